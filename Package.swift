@@ -1,0 +1,19 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "shufflenet-gen",
+    products: [
+        .library(name: "ShuffleNetKit", targets: ["ShuffleNetKit"]),
+        .executable(name: "shufflenet-gen", targets: ["shufflenet-gen"]),
+    ],
+    targets: [
+        .target(name: "ShuffleNetKit"),
+        .executableTarget(name: "shufflenet-gen", dependencies: ["ShuffleNetKit"]),
+        .testTarget(
+            name: "ShuffleNetKitTests",
+            dependencies: ["ShuffleNetKit"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)
