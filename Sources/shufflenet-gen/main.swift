@@ -1,0 +1,90 @@
+import Foundation
+import ShuffleNetKit
+
+let usage = """
+usage: shufflenet-gen <command> [options]
+
+commands:
+  specs [--json]                              list the built-in network specs
+  info --spec S [--json]                      per-layer table: output shape, params, MACs
+  run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N]
+                                              run the interpreted engine on one image
+  export-weights --spec S --output W.safetensors [--seed N]
+                                              write the seeded weights as a checkpoint
+
+S is a built-in name (see `specs`) or a JSON spec file. Without --weights, weights are
+generated deterministically from --seed (default \(SeededWeights.defaultSeed)).
+exit codes: 0 success, 1 bad input (message on stderr), 2 usage error.
+"""
+
+func printErr(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+
+func specsCommand(_ a: Arguments) throws {
+    let specs = BuiltinSpecs.all
+    if a.flag("--json") {
+        print(try jsonString(specs), terminator: "")
+        return
+    }
+    var rows: [[String]] = []
+    for spec in specs {
+        let g = try buildGraph(spec)
+        rows.append([spec.name, spec.family.rawValue, spec.family == .v1 ? "\(spec.groups)" : "-",
+                     spec.channels.map(String.init).joined(separator: ","), grouped(g.totalParameters), grouped(g.totalMACs)])
+    }
+    print(renderTable(header: ["spec", "family", "groups", "channels", "params", "MACs"], rows: rows, rightAligned: [4, 5]), terminator: "")
+}
+
+func infoCommand(_ a: Arguments) throws {
+    let graph = try buildGraph(try loadSpec(try a.required("--spec")))
+    let report = InfoReport(graph: graph)
+    print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
+}
+
+func runCommand(_ a: Arguments) throws {
+    let spec = try loadSpec(try a.required("--spec"))
+    let inputPath = try a.required("--input")
+    let outputPath = try a.required("--output")
+    let graph = try bindWeights(try buildGraph(spec), path: a.value("--weights"), seed: try a.seed())
+    let engine = try Interpreter(graph: graph)
+    let input = try Npy.read(path: inputPath)
+    try engine.validateInput(input, source: inputPath)
+    let logits = try engine.run(input)
+    try Npy.write(logits, to: outputPath)
+}
+
+func exportWeightsCommand(_ a: Arguments) throws {
+    let spec = try loadSpec(try a.required("--spec"))
+    let output = try a.required("--output")
+    let graph = try bindWeights(try buildGraph(spec), path: nil, seed: try a.seed())
+    try Safetensors.write(graph.parameters, to: output,
+                          metadata: ["spec": spec.name, "generator": "shufflenet-gen seeded weights", "seed": "\(try a.seed())"])
+}
+
+let args = CommandLine.arguments.dropFirst()
+do {
+    guard let command = args.first else { throw UsageError(message: "no command given") }
+    let rest = args.dropFirst()
+    switch command {
+    case "specs":
+        try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
+    case "info":
+        try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json"]))
+    case "run":
+        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"], switches: []))
+    case "export-weights":
+        try exportWeightsCommand(Arguments(rest, options: ["--spec", "--output", "--seed"], switches: []))
+    case "-h", "--help", "help":
+        print(usage)
+    default:
+        throw UsageError(message: "unknown command '\(command)'")
+    }
+} catch let e as UsageError {
+    printErr("error: \(e.message)\n\n\(usage)")
+    exit(2)
+} catch let e as ShuffleNetError {
+    printErr("error: \(e.message)")
+    exit(1)
+} catch {
+    printErr("error: \(error)")
+    exit(1)
+}
