@@ -93,7 +93,7 @@ final class SpecTests: XCTestCase {
             (#"{"family": "v3", "channels": [24]}"#, "family"),
             (#"{"family": "v2"}"#, "missing field 'channels'"),
             (#"{"family": "v2", "channels": "many"}"#, "channels"),
-            (#"{"family": "v2", "inputSize": 16, "channels": [24, 116, 232, 464, 1024]}"#, "too small"),
+            (#"{"family": "v2", "inputSize": 0, "channels": [24, 116, 232, 464, 1024]}"#, "inputSize must be between 1 and 4096"),
             ("not json", "invalid spec"),
         ]
         for (json, expected) in cases {

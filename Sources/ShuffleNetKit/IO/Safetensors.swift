@@ -42,7 +42,7 @@ public enum Safetensors {
         do {
             json = try JSONSerialization.jsonObject(with: Data(data[8 ..< dataStart]))
         } catch {
-            let why = (error as NSError).userInfo[NSDebugDescriptionKey].map { ": \($0)" } ?? ""
+            let why = (error as NSError).userInfo["NSDebugDescription"].map { ": \($0)" } ?? ""
             throw fail("header (file offsets 8..<\(dataStart)) is not valid JSON\(why)")
         }
         guard let header = json as? [String: Any] else {

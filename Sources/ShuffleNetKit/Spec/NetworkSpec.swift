@@ -96,10 +96,6 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
         }
         guard (1...4096).contains(inputSize) else { throw fail("inputSize must be between 1 and 4096, got \(inputSize)") }
         guard (1...100_000).contains(numClasses) else { throw fail("numClasses must be between 1 and 100000, got \(numClasses)") }
-        var size = Self.convOut(inputSize, kernel: 3, stride: 2, pad: 1)
-        size = Self.convOut(size, kernel: 3, stride: 2, pad: 1)
-        for _ in 0..<stages { size = Self.convOut(size, kernel: 3, stride: 2, pad: 1) }
-        guard size >= 1 else { throw fail("inputSize \(inputSize) is too small for \(stages + 2) stride-2 steps") }
         switch family {
         case .v2:
             guard groups == 1 else { throw fail("v2 has no groups (it always splits channels in two); got groups \(groups)") }
