@@ -20,6 +20,9 @@ public struct Conv: Equatable, Sendable {
     public var bias: String?
     /// Epilogue fused by the optimizer: ReLU after the bias (and after the residual add).
     public var relu: Bool = false
+    /// Set by the optimizer: the node has a second input that is added to the conv's
+    /// output before the ReLU (v1's `relu(x + main)`), read from the very planes written.
+    public var residual: Bool = false
 
     public var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 }
@@ -88,13 +91,47 @@ public enum Op: Equatable, Sendable {
     }
 }
 
+/// Where a node writes its output: planes of a buffer owned by some node. Before the
+/// optimizer every node owns a buffer of its own shape and writes it in order.
+public struct Placement: Equatable, Sendable {
+    /// The node that owns the buffer (it may be the writer itself).
+    public var buffer: Int
+    /// `channels[k]` is the plane of that buffer that holds logical output channel `k`.
+    public var channels: [Int]
+}
+
 public struct Node: Equatable, Sendable {
-    /// Stable, human-readable name (`stage3.2.branch2.conv1`), used in reports and emitted code.
+    /// Stable, human-readable name (`stage3.2.branch2.pw1`), used in reports and emitted code.
     public var name: String
     public var op: Op
-    /// Values read, by the index of the node that produced them.
+    /// Buffers read, by the index of the node that owns them.
     public var inputs: [Int]
+    /// Logical output shape.
     public var shape: Shape
+    /// Per input: the planes of that buffer holding the logical channels this node reads,
+    /// in order; `nil` reads all planes in order. This is the static channel map that
+    /// replaces shuffles and splits.
+    public var inputChannels: [[Int]?]
+    /// `nil`: the node owns a buffer of exactly its output shape. Otherwise where it writes.
+    public var placement: Placement?
+    /// Planes of the buffer this node owns, when other nodes write slices of it too.
+    public var bufferChannels: Int?
+
+    public init(name: String, op: Op, inputs: [Int], shape: Shape) {
+        self.name = name
+        self.op = op
+        self.inputs = inputs
+        self.shape = shape
+        self.inputChannels = inputs.map { _ in nil }
+        self.placement = nil
+        self.bufferChannels = nil
+    }
+
+    /// The node whose buffer receives this node's output.
+    public func outputBuffer(self index: Int) -> Int { placement?.buffer ?? index }
+
+    /// Planes written, in logical channel order.
+    public var outputPlanes: [Int] { placement?.channels ?? Array(0..<shape.c) }
 }
 
 /// A network as an ordered list of nodes (execution order), plus its named parameters.
@@ -106,4 +143,44 @@ public struct Graph: Equatable, Sendable {
     public var parameters: [String: Tensor]
 
     public var output: Int { nodes.count - 1 }
+
+    /// Number of planes of the buffer owned by node `i` (0 if it owns none).
+    public func bufferPlanes(_ i: Int) -> Int {
+        let n = nodes[i]
+        if let c = n.bufferChannels { return c }
+        return n.placement == nil ? n.shape.c : 0
+    }
+
+    /// Planes node `consumer` reads from its input `k`, in logical channel order.
+    public func inputPlanes(_ consumer: Int, _ k: Int) -> [Int] {
+        let n = nodes[consumer]
+        return n.inputChannels[k] ?? Array(0..<bufferPlanes(n.inputs[k]))
+    }
+
+    /// Drops `removed` nodes and points every reference to a removed node at its
+    /// replacement (which must own the same buffer layout), renumbering what is left.
+    public func compacted(removing removed: Set<Int>, replacing: [Int: Int] = [:]) -> Graph {
+        func resolve(_ i: Int) -> Int {
+            var i = i
+            while let r = replacing[i] { i = r }
+            precondition(!removed.contains(i), "node \(nodes[i].name) removed without replacement")
+            return i
+        }
+        var newIndex = [Int](repeating: -1, count: nodes.count)
+        var kept: [Node] = []
+        for (i, n) in nodes.enumerated() where !removed.contains(i) {
+            newIndex[i] = kept.count
+            kept.append(n)
+        }
+        for j in kept.indices {
+            kept[j].inputs = kept[j].inputs.map { newIndex[resolve($0)] }
+            if var p = kept[j].placement {
+                p.buffer = newIndex[resolve(p.buffer)]
+                kept[j].placement = p
+            }
+        }
+        var g = self
+        g.nodes = kept
+        return g
+    }
 }

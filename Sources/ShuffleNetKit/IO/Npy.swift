@@ -51,14 +51,14 @@ public enum Npy {
             shape.append(n)
         }
         let actual = bytes.count - dataStart
-        guard let count = elementCount(shape), case let (needed, false) = count.multipliedReportingOverflow(by: 4) else {
+        guard let count = IOSupport.elementCount(shape), case let (needed, false) = count.multipliedReportingOverflow(by: 4) else {
             throw fail("shape \(PyValue.tuple(dims)) of float32 has too many elements (overflow)")
         }
         guard needed == actual else {
             throw fail("shape \(PyValue.tuple(dims)) of float32 needs \(needed) bytes of data but the file has \(actual) "
                 + "(data starts at file offset \(dataStart))")
         }
-        return Tensor(shape: shape, data: bytes.withUnsafeBytes { decodeFloat32LE($0, at: dataStart, count: count) })
+        return Tensor(shape: shape, data: bytes.withUnsafeBytes { IOSupport.decodeFloat32LE($0, at: dataStart, count: count) })
     }
 
     public static func read(path: String) throws -> Tensor {
@@ -85,7 +85,7 @@ public enum Npy {
         out += text
         out += repeatElement(UInt8(ascii: " "), count: padding(lengthSize))
         out.append(UInt8(ascii: "\n"))
-        appendFloat32LE(t.data, to: &out)
+        IOSupport.appendFloat32LE(t.data, to: &out)
         return out
     }
 

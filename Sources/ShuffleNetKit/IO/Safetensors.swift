@@ -94,7 +94,7 @@ public enum Safetensors {
                     + "\(dataStart)); the tensor would end at file offset \(UInt64(dataStart) + UInt64(end)) "
                     + "of \(data.count)")
             }
-            guard let count = elementCount(shape),
+            guard let count = IOSupport.elementCount(shape),
                   case let (bytes, false) = count.multipliedReportingOverflow(by: width)
             else { throw bad("shape \(describe(shape: shape)) of \(dtype) has too many elements (overflow)") }
             guard bytes == end - begin else {
@@ -117,7 +117,7 @@ public enum Safetensors {
             let start = dataStart + e.begin
             let values: [Float] = data.withUnsafeBytes { raw in
                 switch e.dtype {
-                case "F32": return decodeFloat32LE(raw, at: start, count: e.count)
+                case "F32": return IOSupport.decodeFloat32LE(raw, at: start, count: e.count)
                 case "F16": return (0 ..< e.count).map { halfToFloat(loadUInt16LE(raw, start + 2 * $0)) }
                 default: return (0 ..< e.count).map { bfloat16ToFloat(loadUInt16LE(raw, start + 2 * $0)) }
                 }
@@ -152,7 +152,7 @@ public enum Safetensors {
         out.reserveCapacity(8 + header.count + offset)
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { out += $0 }
         out += header
-        for (_, t) in sorted { appendFloat32LE(t.data, to: &out) }
+        for (_, t) in sorted { IOSupport.appendFloat32LE(t.data, to: &out) }
         return out
     }
 
@@ -184,30 +184,33 @@ public enum Safetensors {
 
 // MARK: - Helpers shared with Npy
 
-/// Product of dims, nil on overflow. An empty shape (0-d tensor) has one element.
-func elementCount(_ shape: [Int]) -> Int? {
-    var count = 1
-    for d in shape {
-        let (p, overflow) = count.multipliedReportingOverflow(by: d)
-        if overflow { return nil }
-        count = p
+/// Namespaced so these generic names cannot clash with helpers elsewhere in the module.
+enum IOSupport {
+    /// Product of dims, nil on overflow. An empty shape (0-d tensor) has one element.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            count = p
+        }
+        return count
     }
-    return count
-}
 
-/// `count` little-endian float32 values starting at byte `start`; the caller has bounds-checked.
-func decodeFloat32LE(_ raw: UnsafeRawBufferPointer, at start: Int, count: Int) -> [Float] {
-    (0 ..< count).map {
-        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self)))
+    /// `count` little-endian float32 values starting at byte `start`; the caller has bounds-checked.
+    static func decodeFloat32LE(_ raw: UnsafeRawBufferPointer, at start: Int, count: Int) -> [Float] {
+        (0 ..< count).map {
+            Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self)))
+        }
     }
-}
 
-func appendFloat32LE(_ values: [Float], to out: inout [UInt8]) {
-    #if _endian(little)
-    values.withUnsafeBytes { out += $0 }
-    #else
-    for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
-    #endif
+    static func appendFloat32LE(_ values: [Float], to out: inout [UInt8]) {
+        #if _endian(little)
+        values.withUnsafeBytes { out += $0 }
+        #else
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
+        #endif
+    }
 }
 
 private func loadUInt16LE(_ raw: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {

@@ -1,6 +1,11 @@
 /// The interpreted engine: runs a graph op by op with the reference kernels. It is the
 /// correctness oracle for every optimization pass and for the generated code, and the
 /// baseline the generated code is benchmarked against.
+///
+/// It honours the optimizer's physical layout: each node gathers its inputs through their
+/// channel maps (`Graph.inputPlanes`), computes on logical tensors, and scatters its output
+/// into the planes its placement names, so an unoptimized graph (every map the identity)
+/// and an optimized one (shuffles, splits and concats folded into maps) run on one code path.
 public struct Interpreter: Sendable {
     public let graph: Graph
 
@@ -22,35 +27,58 @@ public struct Interpreter: Sendable {
 
     /// Runs the network and returns the logits as `[1, classes]`.
     public func run(_ input: Tensor) throws -> Tensor {
-        let values = try runAll(input)
-        return Tensor(shape: [1, graph.nodes[graph.output].shape.c], data: values[graph.output])
+        try validateInput(input)
+        let nodes = graph.nodes
+        // A buffer is dropped after the last node that reads or writes it.
+        var lastUse = [Int](repeating: -1, count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            for b in n.inputs { lastUse[b] = i }
+            lastUse[n.outputBuffer(self: i)] = max(lastUse[n.outputBuffer(self: i)], i)
+        }
+        var buffers = [[Float]](repeating: [], count: nodes.count)
+        var result: [Float] = []
+        for (i, node) in nodes.enumerated() {
+            let inputs = node.inputs.indices.map { k in gather(buffers[node.inputs[k]], graph.inputPlanes(i, k), plane: planeSize(node.inputs[k])) }
+            let inputShapes = node.inputs.indices.map { k in
+                let s = nodes[node.inputs[k]].shape
+                return Shape(c: graph.inputPlanes(i, k).count, h: s.h, w: s.w)
+            }
+            let y = node.op == .input ? input.data : evaluate(node, inputs, inputShapes)
+            let owner = node.outputBuffer(self: i)
+            if buffers[owner].isEmpty {
+                buffers[owner] = [Float](repeating: .nan, count: graph.bufferPlanes(owner) * planeSize(owner))
+            }
+            let plane = node.shape.h * node.shape.w
+            for (k, p) in node.outputPlanes.enumerated() {
+                buffers[owner].replaceSubrange((p * plane)..<((p + 1) * plane), with: y[(k * plane)..<((k + 1) * plane)])
+            }
+            if i == graph.output { result = y }
+            for b in Set(node.inputs + [owner]) where lastUse[b] == i { buffers[b] = [] }
+        }
+        return Tensor(shape: [1, nodes[graph.output].shape.c], data: result)
     }
 
-    /// Every node's output, by node index (for tests and debugging).
-    public func runAll(_ input: Tensor) throws -> [[Float]] {
-        try validateInput(input)
-        var values: [[Float]] = []
-        values.reserveCapacity(graph.nodes.count)
-        // A value is dropped after its last reader so that peak memory stays near the network's.
-        var lastUse = [Int](repeating: -1, count: graph.nodes.count)
-        for (i, node) in graph.nodes.enumerated() { for v in node.inputs { lastUse[v] = i } }
-        for (i, node) in graph.nodes.enumerated() {
-            values.append(evaluate(node, values, input: input.data))
-            for v in node.inputs where lastUse[v] == i && v != graph.output { values[v] = [] }
-        }
-        return values
+    func planeSize(_ owner: Int) -> Int { graph.nodes[owner].shape.h * graph.nodes[owner].shape.w }
+
+    func gather(_ buffer: [Float], _ planes: [Int], plane: Int) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(planes.count * plane)
+        for p in planes { out.append(contentsOf: buffer[(p * plane)..<((p + 1) * plane)]) }
+        return out
     }
 
     func param(_ name: String) -> [Float] { graph.parameters[name]!.data }
 
-    func evaluate(_ node: Node, _ values: [[Float]], input: [Float]) -> [Float] {
-        let x = node.inputs.first.map { values[$0] } ?? []
-        let s = node.inputs.first.map { graph.nodes[$0].shape } ?? node.shape
+    func evaluate(_ node: Node, _ xs: [[Float]], _ shapes: [Shape]) -> [Float] {
+        let x = xs.first ?? []
+        let s = shapes.first ?? node.shape
         switch node.op {
         case .input:
-            return input
+            preconditionFailure("the input node is not evaluated")
         case .conv(let c):
-            return referenceConv2D(x, s, c, weight: param(c.weight), bias: c.bias.map(param), out: node.shape)
+            var y = referenceConv2D(x, s, c, weight: param(c.weight), bias: c.bias.map(param), out: node.shape)
+            if c.residual { y = referenceAdd(y, xs[1]) }
+            return c.relu ? referenceReLU(y) : y
         case .batchNorm(let bn):
             return referenceBatchNorm(x, s, gamma: param(bn.prefix + ".weight"), beta: param(bn.prefix + ".bias"),
                                       mean: param(bn.prefix + ".running_mean"), variance: param(bn.prefix + ".running_var"),
@@ -66,11 +94,11 @@ public struct Interpreter: Sendable {
         case .slice(let start, let count):
             return referenceSlice(x, s, start: start, count: count)
         case .concat:
-            return referenceConcat(node.inputs.map { values[$0] })
+            return referenceConcat(xs)
         case .shuffle(let groups, let order):
             return referenceShuffle(x, s, groups: groups, order: order)
         case .add:
-            return referenceAdd(x, values[node.inputs[1]])
+            return referenceAdd(x, xs[1])
         case .linear(let l):
             return referenceLinear(x, l, weight: param(l.weight), bias: l.bias.map(param))
         }

@@ -1,5 +1,5 @@
 /// Reference convolution on one CHW image: direct loops, any kernel, stride, padding and
-/// group count. Slow on purpose: it is the oracle everything else is compared against.
+/// group count; bias included, epilogue (residual, ReLU) left to the caller. Slow on purpose: it is the oracle everything else is compared against.
 func referenceConv2D(_ x: [Float], _ s: Shape, _ c: Conv, weight: [Float], bias: [Float]?, out o: Shape) -> [Float] {
     var y = [Float](repeating: 0, count: o.count)
     let inPerGroup = c.inChannels / c.groups
@@ -33,7 +33,6 @@ func referenceConv2D(_ x: [Float], _ s: Shape, _ c: Conv, weight: [Float], bias:
                             }
                         }
                     }
-                    if c.relu { for i in 0..<(o.h * o.w) { plane[i] = max(plane[i], 0) } }
                 }
             }
         }
