@@ -148,7 +148,7 @@ public struct Graph: Equatable, Sendable {
     public func bufferPlanes(_ i: Int) -> Int {
         let n = nodes[i]
         if let c = n.bufferChannels { return c }
-        return n.placement == nil ? n.shape.c : 0
+        return n.placement == nil || n.placement?.buffer == i ? n.shape.c : 0
     }
 
     /// Planes node `consumer` reads from its input `k`, in logical channel order.
