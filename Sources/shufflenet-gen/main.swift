@@ -6,12 +6,16 @@ usage: shufflenet-gen <command> [options]
 
 commands:
   specs [--json]                              list the built-in network specs
-  info --spec S [--json]                      per-layer table: output shape, params, MACs
-  run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N]
+  info --spec S [--optimized] [--json]        per-layer table: output shape, params, MACs;
+                                              --optimized: the optimized graph, its channel
+                                              maps, and ops/bytes moved before and after
+  run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N] [--unoptimized]
                                               run the interpreted engine on one image
+                                              (the optimized graph unless --unoptimized)
   export-weights --spec S --output W.safetensors [--seed N]
                                               write the seeded weights as a checkpoint
 
+Ablation switches (info, run): --no-fold-bn, --no-fuse-shuffle.
 S is a built-in name (see `specs`) or a JSON spec file. Without --weights, weights are
 generated deterministically from --seed (default \(SeededWeights.defaultSeed)).
 exit codes: 0 success, 1 bad input (message on stderr), 2 usage error.
@@ -34,9 +38,20 @@ func specsCommand(_ a: Arguments) throws {
     print(renderTable(header: ["spec", "family", "groups", "channels", "params", "MACs"], rows: rows, rightAligned: [4, 5]), terminator: "")
 }
 
+func optimizerOptions(_ a: Arguments) -> OptimizerOptions {
+    OptimizerOptions(foldBatchNorm: !a.flag("--no-fold-bn"), eliminateDataMovement: !a.flag("--no-fuse-shuffle"))
+}
+
 func infoCommand(_ a: Arguments) throws {
     let graph = try buildGraph(try loadSpec(try a.required("--spec")))
-    let report = InfoReport(graph: graph)
+    let report: InfoReport
+    if a.flag("--optimized") || a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
+        // Folding needs real numbers; the seeded weights stand in (only the structure is shown).
+        let bound = try bindWeights(graph, path: nil)
+        report = InfoReport(graph: try optimize(bound, optimizerOptions(a)), unoptimized: bound)
+    } else {
+        report = InfoReport(graph: graph)
+    }
     print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
 }
 
@@ -44,7 +59,8 @@ func runCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let inputPath = try a.required("--input")
     let outputPath = try a.required("--output")
-    let graph = try bindWeights(try buildGraph(spec), path: a.value("--weights"), seed: try a.seed())
+    var graph = try bindWeights(try buildGraph(spec), path: a.value("--weights"), seed: try a.seed())
+    if !a.flag("--unoptimized") { graph = try optimize(graph, optimizerOptions(a)) }
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
@@ -68,9 +84,10 @@ do {
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
     case "info":
-        try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json"]))
+        try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
-        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"], switches: []))
+        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"],
+                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":
         try exportWeightsCommand(Arguments(rest, options: ["--spec", "--output", "--seed"], switches: []))
     case "-h", "--help", "help":
