@@ -1,9 +1,13 @@
 /// Builds the graph of a spec exactly as the reference implementations define it: every
 /// conv followed by its BatchNorm, the ReLUs where the reference has them, channel split,
 /// concat and shuffle as explicit ops, and names that follow the state_dict.
-public func buildGraph(_ spec: NetworkSpec) throws -> Graph {
+///
+/// `batchNormFolded`: the checkpoint already has BatchNorm folded into the convs (ONNX
+/// exports, ConvBnFusion): each conv is a first-class conv with a bias `<conv>.bias` and
+/// no BatchNorm node follows it.
+public func buildGraph(_ spec: NetworkSpec, batchNormFolded: Bool = false) throws -> Graph {
     try spec.validate()
-    var b = GraphBuilder(spec: spec)
+    var b = GraphBuilder(spec: spec, batchNormFolded: batchNormFolded)
     switch spec.family {
     case .v2: b.buildV2()
     case .v1: b.buildV1()
@@ -13,10 +17,12 @@ public func buildGraph(_ spec: NetworkSpec) throws -> Graph {
 
 struct GraphBuilder {
     let spec: NetworkSpec
+    let batchNormFolded: Bool
     var nodes: [Node] = []
 
-    init(spec: NetworkSpec) {
+    init(spec: NetworkSpec, batchNormFolded: Bool) {
         self.spec = spec
+        self.batchNormFolded = batchNormFolded
         nodes.append(Node(name: "input", op: .input, inputs: [],
                           shape: Shape(c: 3, h: spec.inputSize, w: spec.inputSize)))
     }
@@ -36,8 +42,9 @@ struct GraphBuilder {
         let pad = kernel / 2
         let size = { NetworkSpec.convOut($0, kernel: kernel, stride: stride, pad: pad) }
         let conv = Conv(inChannels: s.c, outChannels: out, kernel: kernel, stride: stride, padding: pad,
-                        groups: groups, weight: convKey + ".weight", bias: nil)
+                        groups: groups, weight: convKey + ".weight", bias: batchNormFolded ? convKey + ".bias" : nil)
         let y = add(name, .conv(conv), [x], Shape(c: out, h: size(s.h), w: size(s.w)))
+        if batchNormFolded { return y }
         return add(name + ".bn", .batchNorm(BatchNorm(prefix: bnKey, channels: out)), [y], shape(y))
     }
 
