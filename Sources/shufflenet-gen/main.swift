@@ -59,7 +59,7 @@ func runCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let inputPath = try a.required("--input")
     let outputPath = try a.required("--output")
-    var graph = try bindWeights(try buildGraph(spec), path: a.value("--weights"), seed: try a.seed())
+    var graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed())
     if !a.flag("--unoptimized") { graph = try optimize(graph, optimizerOptions(a)) }
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
