@@ -12,6 +12,8 @@ commands:
   run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N] [--unoptimized]
                                               run the interpreted engine on one image
                                               (the optimized graph unless --unoptimized)
+  plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
+                                              and live range per buffer, against the lower bound
   export-weights --spec S --output W.safetensors [--seed N]
                                               write the seeded weights as a checkpoint
 
@@ -68,6 +70,14 @@ func runCommand(_ a: Arguments) throws {
     try Npy.write(logits, to: outputPath)
 }
 
+func planCommand(_ a: Arguments) throws {
+    let spec = try loadSpec(try a.required("--spec"))
+    let graph = try optimize(try loadNetwork(spec, weights: nil), optimizerOptions(a))
+    let report = PlanReport(graph: graph)
+    if let svg = a.value("--svg") { try writeFileAtomically(Array(report.svg.utf8), to: svg) }
+    print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
+}
+
 func exportWeightsCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let output = try a.required("--output")
@@ -88,6 +98,8 @@ do {
     case "run":
         try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"],
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle"]))
+    case "plan":
+        try planCommand(Arguments(rest, options: ["--spec", "--svg"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":
         try exportWeightsCommand(Arguments(rest, options: ["--spec", "--output", "--seed"], switches: []))
     case "-h", "--help", "help":

@@ -26,44 +26,64 @@ public struct Interpreter: Sendable {
     }
 
     /// Runs the network and returns the logits as `[1, classes]`.
-    public func run(_ input: Tensor) throws -> Tensor {
+    ///
+    /// Without `arena`, every buffer gets space of its own. With it, the buffers the plan
+    /// covers share one allocation at the planned offsets (input and logits stay in caller
+    /// memory), and `poisonDeadBytes` fills every arena byte that no live buffer holds with
+    /// NaN after each op, so a planning mistake shows up as a wrong answer.
+    public func run(_ input: Tensor, arena: ArenaLayout? = nil, poisonDeadBytes: Bool = false) throws -> Tensor {
         try validateInput(input)
         let nodes = graph.nodes
-        // A buffer is dropped after the last node that reads or writes it.
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (i, n) in nodes.enumerated() {
-            for b in n.inputs { lastUse[b] = i }
-            lastUse[n.outputBuffer(self: i)] = max(lastUse[n.outputBuffer(self: i)], i)
+        // Float offsets of every buffer in one flat memory: the arena first, then the rest.
+        var offset = [Int](repeating: -1, count: nodes.count)
+        var end = 0
+        if let arena {
+            for (b, o) in zip(arena.buffers, arena.plan.offsets) { offset[b] = o / MemoryLayout<Float>.size }
+            end = arena.plan.arenaBytes / MemoryLayout<Float>.size
         }
-        var buffers = [[Float]](repeating: [], count: nodes.count)
+        let arenaFloats = end
+        for b in nodes.indices where offset[b] < 0 && graph.bufferPlanes(b) > 0 {
+            offset[b] = end
+            end += graph.bufferPlanes(b) * planeSize(b)
+        }
+        var memory = [Float](repeating: .nan, count: end)
         var result: [Float] = []
         for (i, node) in nodes.enumerated() {
-            let inputs = node.inputs.indices.map { k in gather(buffers[node.inputs[k]], graph.inputPlanes(i, k), plane: planeSize(node.inputs[k])) }
+            let inputs = node.inputs.indices.map { k in
+                gather(memory, base: offset[node.inputs[k]], graph.inputPlanes(i, k), plane: planeSize(node.inputs[k]))
+            }
             let inputShapes = node.inputs.indices.map { k in
                 let s = nodes[node.inputs[k]].shape
                 return Shape(c: graph.inputPlanes(i, k).count, h: s.h, w: s.w)
             }
             let y = node.op == .input ? input.data : evaluate(node, inputs, inputShapes)
-            let owner = node.outputBuffer(self: i)
-            if buffers[owner].isEmpty {
-                buffers[owner] = [Float](repeating: .nan, count: graph.bufferPlanes(owner) * planeSize(owner))
-            }
+            let base = offset[node.outputBuffer(self: i)]
             let plane = node.shape.h * node.shape.w
             for (k, p) in node.outputPlanes.enumerated() {
-                buffers[owner].replaceSubrange((p * plane)..<((p + 1) * plane), with: y[(k * plane)..<((k + 1) * plane)])
+                memory.replaceSubrange((base + p * plane)..<(base + (p + 1) * plane), with: y[(k * plane)..<((k + 1) * plane)])
             }
             if i == graph.output { result = y }
-            for b in Set(node.inputs + [owner]) where lastUse[b] == i { buffers[b] = [] }
+            if poisonDeadBytes, let arena { poison(&memory, arenaFloats: arenaFloats, after: i, arena) }
         }
         return Tensor(shape: [1, nodes[graph.output].shape.c], data: result)
     }
 
+    /// NaN into every arena float that no buffer alive across the step `op -> op + 1` holds.
+    func poison(_ memory: inout [Float], arenaFloats: Int, after op: Int, _ arena: ArenaLayout) {
+        var live = [Bool](repeating: false, count: arenaFloats)
+        for (l, o) in zip(arena.plan.lifetimes, arena.plan.offsets) where l.first <= op && l.last > op {
+            let start = o / MemoryLayout<Float>.size
+            for f in start..<(start + l.size / MemoryLayout<Float>.size) { live[f] = true }
+        }
+        for f in 0..<arenaFloats where !live[f] { memory[f] = .nan }
+    }
+
     func planeSize(_ owner: Int) -> Int { graph.nodes[owner].shape.h * graph.nodes[owner].shape.w }
 
-    func gather(_ buffer: [Float], _ planes: [Int], plane: Int) -> [Float] {
+    func gather(_ memory: [Float], base: Int, _ planes: [Int], plane: Int) -> [Float] {
         var out: [Float] = []
         out.reserveCapacity(planes.count * plane)
-        for p in planes { out.append(contentsOf: buffer[(p * plane)..<((p + 1) * plane)]) }
+        for p in planes { out.append(contentsOf: memory[(base + p * plane)..<(base + (p + 1) * plane)]) }
         return out
     }
 

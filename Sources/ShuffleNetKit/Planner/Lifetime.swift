@@ -1,0 +1,54 @@
+/// One block the planner places: `size` bytes needed from op `first` through op `last`
+/// (inclusive; an op needs its inputs and its output at the same time).
+public struct Lifetime: Equatable, Sendable {
+    public var name: String
+    public var size: Int
+    public var first: Int
+    public var last: Int
+
+    public init(name: String, size: Int, first: Int, last: Int) {
+        self.name = name
+        self.size = size
+        self.first = first
+        self.last = last
+    }
+
+    func overlapsInTime(_ o: Lifetime) -> Bool { first <= o.last && o.first <= last }
+}
+
+public let arenaAlignment = 64
+
+func aligned(_ n: Int) -> Int { (n + arenaAlignment - 1) / arenaAlignment * arenaAlignment }
+
+extension Graph {
+    /// Every buffer of the graph with its byte size (rounded up to the arena alignment) and
+    /// the span of ops from its first write to its last read. With `includeIO` false the
+    /// network input and the logits live in caller buffers and are left out.
+    public func bufferLifetimes(includeIO: Bool = false) -> [(buffer: Int, lifetime: Lifetime)] {
+        var first = [Int](repeating: Int.max, count: nodes.count)
+        var last = [Int](repeating: -1, count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            let out = n.outputBuffer(self: i)
+            first[out] = min(first[out], i)
+            last[out] = max(last[out], i)
+            for b in n.inputs { last[b] = max(last[b], i) }
+        }
+        return nodes.indices.compactMap { b in
+            let planes = bufferPlanes(b)
+            guard planes > 0, includeIO || (b != 0 && b != output) else { return nil }
+            let s = nodes[b].shape
+            return (b, Lifetime(name: nodes[b].name, size: aligned(planes * s.h * s.w * MemoryLayout<Float>.size),
+                                first: first[b], last: last[b]))
+        }
+    }
+}
+
+/// The most bytes live at any one op: no plan of these lifetimes can use less.
+public func lowerBound(_ lifetimes: [Lifetime]) -> Int {
+    guard let end = lifetimes.map(\.last).max() else { return 0 }
+    var best = 0
+    for t in 0...end {
+        best = max(best, lifetimes.reduce(0) { $1.first <= t && t <= $1.last ? $0 + $1.size : $0 })
+    }
+    return best
+}
