@@ -54,6 +54,14 @@ final class PassTests: XCTestCase {
         for g in graphs { XCTAssertEqual(g.dataMovementBytes, 0, g.spec.name) }
     }
 
+    func testFuseConvMaxPool() throws {
+        for g in try assertPreserves("fuseConvMaxPool", { fuseConvMaxPool(fuseActivations(try foldBatchNorm($0))) }) {
+            XCTAssertFalse(g.nodes.contains { $0.op.kind == "maxpool" }, g.spec.name)
+            // The ring holds 3 rows of the first conv's output, not the whole map.
+            XCTAssertEqual(g.scratchBytes(1), 3 * 112 * g.nodes[1].shape.c * 4, g.spec.name)
+        }
+    }
+
     func testBakeChannelMapsAfterElimination() throws {
         _ = try assertPreserves("bakeChannelMaps", { bakeChannelMaps(eliminateDataMovement(try foldBatchNorm($0))) })
     }

@@ -35,10 +35,11 @@ final class PlannerTests: XCTestCase {
     func testBrokenPlanIsCaught() throws {
         let graph = try optimize(try seededGraph("v2-0.5x"))
         var layout = ArenaLayout(graph)
-        // Move the maxpool output onto the conv1 output it is computed from.
-        let conv1 = try XCTUnwrap(layout.plan.lifetimes.firstIndex { $0.name == "conv1" })
-        let pool = try XCTUnwrap(layout.plan.lifetimes.firstIndex { $0.name == "maxpool" })
-        layout.plan.offsets[pool] = layout.plan.offsets[conv1]
+        // Put the first branch's pointwise output where the stage's concat buffer already
+        // holds branch1's half, which is read units later.
+        let stage = try XCTUnwrap(layout.plan.lifetimes.firstIndex { $0.name == "stage2.0.branch1.pw" })
+        let pw1 = try XCTUnwrap(layout.plan.lifetimes.firstIndex { $0.name == "stage2.0.branch2.pw1" })
+        layout.plan.offsets[pw1] = layout.plan.offsets[stage]
         XCTAssertThrowsError(try validate(layout.plan)) {
             XCTAssertTrue((($0 as? ShuffleNetError)?.message ?? "").contains("overlap while both are live"))
         }

@@ -18,7 +18,7 @@ extension Graph {
     public func macs(of node: Node) -> Int {
         switch node.op {
         case .conv(let c):
-            return node.shape.count * (c.inChannels / c.groups) * c.kernel * c.kernel
+            return (c.convShape ?? node.shape).count * (c.inChannels / c.groups) * c.kernel * c.kernel
         case .linear(let l):
             return l.outFeatures * l.inFeatures
         default:

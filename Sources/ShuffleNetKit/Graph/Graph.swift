@@ -23,6 +23,11 @@ public struct Conv: Equatable, Sendable {
     /// Set by the optimizer: the node has a second input that is added to the conv's
     /// output before the ReLU (v1's `relu(x + main)`), read from the very planes written.
     public var residual: Bool = false
+    /// Set by the optimizer: a max pool applied to this conv's output (after bias and ReLU)
+    /// as it is produced, a few rows at a time, so the full-size conv output never exists.
+    /// The node's shape is then the pooled shape; `convShape` is the conv's own output.
+    public var maxPool: Pool? = nil
+    public var convShape: Shape? = nil
 
     public var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 }

@@ -38,7 +38,9 @@ public struct Interpreter: Sendable {
         var offset = [Int](repeating: -1, count: nodes.count)
         var end = 0
         if let arena {
-            for (b, o) in zip(arena.buffers, arena.plan.offsets) { offset[b] = o / MemoryLayout<Float>.size }
+            for (block, o) in zip(arena.blocks, arena.plan.offsets) {
+                if case .buffer(let b) = block { offset[b] = o / MemoryLayout<Float>.size }
+            }
             end = arena.plan.arenaBytes / MemoryLayout<Float>.size
         }
         let arenaFloats = end
@@ -96,9 +98,12 @@ public struct Interpreter: Sendable {
         case .input:
             preconditionFailure("the input node is not evaluated")
         case .conv(let c):
-            var y = referenceConv2D(x, s, c, weight: param(c.weight), bias: c.bias.map(param), out: node.shape)
+            let convShape = c.convShape ?? node.shape
+            var y = referenceConv2D(x, s, c, weight: param(c.weight), bias: c.bias.map(param), out: convShape)
             if c.residual { y = referenceAdd(y, xs[1]) }
-            return c.relu ? referenceReLU(y) : y
+            if c.relu { y = referenceReLU(y) }
+            if let p = c.maxPool { y = referenceMaxPool(y, convShape, p, out: node.shape) }
+            return y
         case .batchNorm(let bn):
             return referenceBatchNorm(x, s, gamma: param(bn.prefix + ".weight"), beta: param(bn.prefix + ".bias"),
                                       mean: param(bn.prefix + ".running_mean"), variance: param(bn.prefix + ".running_var"),

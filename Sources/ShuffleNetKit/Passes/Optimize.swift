@@ -4,11 +4,14 @@ public struct OptimizerOptions: Equatable, Sendable {
     public var foldBatchNorm = true
     public var fuseActivations = true
     public var eliminateDataMovement = true
+    public var streamConvPool = true
 
-    public init(foldBatchNorm: Bool = true, fuseActivations: Bool = true, eliminateDataMovement: Bool = true) {
+    public init(foldBatchNorm: Bool = true, fuseActivations: Bool = true, eliminateDataMovement: Bool = true,
+                streamConvPool: Bool = true) {
         self.foldBatchNorm = foldBatchNorm
         self.fuseActivations = fuseActivations
         self.eliminateDataMovement = eliminateDataMovement
+        self.streamConvPool = streamConvPool
     }
 }
 
@@ -17,6 +20,7 @@ public func optimize(_ graph: Graph, _ options: OptimizerOptions = OptimizerOpti
     var g = graph
     if options.foldBatchNorm { g = try foldBatchNorm(g) }
     if options.fuseActivations { g = fuseActivations(g) }
+    if options.streamConvPool { g = fuseConvMaxPool(g) }
     if options.eliminateDataMovement { g = bakeChannelMaps(eliminateDataMovement(g)) }
     return g
 }

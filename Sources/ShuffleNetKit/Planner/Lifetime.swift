@@ -18,13 +18,19 @@ public struct Lifetime: Equatable, Sendable {
 
 public let arenaAlignment = 64
 
+/// What a planned block holds: a node's output buffer, or a node's working memory.
+public enum ArenaBlock: Equatable, Hashable, Sendable {
+    case buffer(Int)
+    case scratch(Int)
+}
+
 func aligned(_ n: Int) -> Int { (n + arenaAlignment - 1) / arenaAlignment * arenaAlignment }
 
 extension Graph {
     /// Every buffer of the graph with its byte size (rounded up to the arena alignment) and
     /// the span of ops from its first write to its last read. With `includeIO` false the
     /// network input and the logits live in caller buffers and are left out.
-    public func bufferLifetimes(includeIO: Bool = false) -> [(buffer: Int, lifetime: Lifetime)] {
+    public func bufferLifetimes(includeIO: Bool = false) -> [(block: ArenaBlock, lifetime: Lifetime)] {
         var first = [Int](repeating: Int.max, count: nodes.count)
         var last = [Int](repeating: -1, count: nodes.count)
         for (i, n) in nodes.enumerated() {
@@ -33,13 +39,20 @@ extension Graph {
             last[out] = max(last[out], i)
             for b in n.inputs { last[b] = max(last[b], i) }
         }
-        return nodes.indices.compactMap { b in
+        var blocks: [(block: ArenaBlock, lifetime: Lifetime)] = []
+        for b in nodes.indices {
             let planes = bufferPlanes(b)
-            guard planes > 0, includeIO || (b != 0 && b != output) else { return nil }
-            let s = nodes[b].shape
-            return (b, Lifetime(name: nodes[b].name, size: aligned(planes * s.h * s.w * MemoryLayout<Float>.size),
-                                first: first[b], last: last[b]))
+            if planes > 0 && (includeIO || (b != 0 && b != output)) {
+                let s = nodes[b].shape
+                blocks.append((.buffer(b), Lifetime(name: nodes[b].name, size: aligned(planes * s.h * s.w * MemoryLayout<Float>.size),
+                                                    first: first[b], last: last[b])))
+            }
+            let scratch = scratchBytes(b)
+            if scratch > 0 {
+                blocks.append((.scratch(b), Lifetime(name: nodes[b].name + ".scratch", size: aligned(scratch), first: b, last: b)))
+            }
         }
+        return blocks
     }
 }
 
