@@ -8,7 +8,8 @@ let package = Package(
         .executable(name: "shufflenet-gen", targets: ["shufflenet-gen"]),
     ],
     targets: [
-        .target(name: "ShuffleNetKit"),
+        .target(name: "ShuffleNetTemplates", path: "templates", exclude: ["README.md"], resources: [.copy("c")]),
+        .target(name: "ShuffleNetKit", dependencies: ["ShuffleNetTemplates"]),
         .executableTarget(name: "shufflenet-gen", dependencies: ["ShuffleNetKit"]),
         .testTarget(
             name: "ShuffleNetKitTests",

@@ -20,6 +20,13 @@ Run by hand from the repository root, never by the tests:
    `tiny-v2.fp32.onnx`, and with training=PRESERVE (BatchNormalization nodes kept, state_dict
    names) as `tiny-v2.fp32-bn.onnx`, with PyTorch's logits on parity/tiny-v2.input.npy as
    `tiny-v2.torch-logits.npy`. ONNX Runtime runs both exports as a cross-check.
+4. Quantizes the folded tiny export with onnxruntime's quantize_static (QDQ, int8 weights
+   per channel, DequantizeLinear axis 0, uint8 activations calibrated on the tiny input) to
+   `tiny-v2.qdq-per-channel.onnx`, the per-channel case the Model Zoo file does not have.
+   Its reference is float32: every weight DequantizeLinear replaced by its numpy-dequantized
+   initializer and every activation QuantizeLinear/DequantizeLinear pair removed (a Relu
+   where its range starts at 0: the quantizer folds ReLUs into them), run by ONNX Runtime ->
+   `tiny-v2.qdq-per-channel.dequantized-logits.npy`.
 """
 import argparse
 import hashlib
@@ -153,6 +160,74 @@ def tiny_export():
                   f"ORT vs torch {np.abs(got - logits).max() / np.abs(logits).max():.2g} x max|logit|")
 
 
+def dequantize_node(node, inits):
+    q = inits[node.input[0]].astype(np.int64)
+    scale = inits[node.input[1]].astype(np.float32)
+    zp = inits[node.input[2]].astype(np.int64) if len(node.input) > 2 and node.input[2] else np.zeros(scale.shape, np.int64)
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if scale.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = scale.size
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return ((q - zp).astype(np.float32) * scale).astype(np.float32)
+
+
+def strip_qdq(model):
+    """The float32 network a QDQ model stands for: weights dequantized, and each activation
+    QuantizeLinear/DequantizeLinear pair replaced by Identity, or by Relu where the zero
+    point is the type's minimum. onnxruntime's quantizer drops every Relu that feeds a
+    QuantizeLinear: the [0, max] range of that quantization is the ReLU."""
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    keep, new_inits = [], []
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            new_inits.append(numpy_helper.from_array(dequantize_node(n, inits), n.output[0]))
+        elif n.op_type == "DequantizeLinear":
+            q = producer[n.input[0]]
+            assert q.op_type == "QuantizeLinear", q.op_type
+            zp = inits[q.input[2]]
+            relu = int(zp.reshape(-1)[0]) == np.iinfo(zp.dtype).min
+            keep.append(onnx.helper.make_node("Relu" if relu else "Identity", [q.input[0]], [n.output[0]]))
+        elif n.op_type != "QuantizeLinear":
+            keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
+    used = {v for n in keep for v in n.input}
+    kept_inits = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept_inits + new_inits)
+    return model
+
+
+def tiny_qdq():
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    x = np.load(os.path.join(FIXTURES, "parity", "tiny-v2.input.npy"))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = [{"input": x}, {"input": -x}]
+
+        def get_next(self):
+            return self.batches.pop() if self.batches else None
+
+    src = os.path.join(OUT, "tiny-v2.fp32.onnx")
+    dst = os.path.join(OUT, "tiny-v2.qdq-per-channel.onnx")
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    fp32 = strip_qdq(onnx.load(dst))
+    onnx.checker.check_model(fp32)
+    sess = ort.InferenceSession(fp32.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits = sess.run(None, {"input": x})[0].astype(np.float32)
+    np.save(os.path.join(OUT, "tiny-v2.qdq-per-channel.dequantized-logits.npy"), logits)
+    int8 = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    torch_logits = np.load(os.path.join(OUT, "tiny-v2.torch-logits.npy"))
+    print(f"tiny-v2.qdq-per-channel.onnx: {os.path.getsize(dst)} bytes; dequantized fp32 top-5 {top5(logits)}, "
+          f"ORT int8 top-5 {top5(int8)}, fp32 original top-5 {top5(torch_logits)}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "data"))
@@ -161,6 +236,7 @@ def main():
     copy_shared(args.shared)
     real_model()
     tiny_export()
+    tiny_qdq()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@ import Foundation
 import ShuffleNetKit
 
 let usage = """
-usage: shufflenet-gen <command> [options]
+usage: shufflenet-gen --spec S [--weights W] [--backend c] [--out DIR] [--name PREFIX] [--seed N]
+                      [--no-fold-bn] [--no-fuse-shuffle] [--allow-nonfinite]
+         generate code (the default command): PREFIX.h, PREFIX.c and PREFIX_weights.c in DIR
+         (default generated/, PREFIX default shufflenet_<spec>)
+       shufflenet-gen <command> [options]
 
 commands:
   specs [--json]                              list the built-in network specs
@@ -12,6 +16,7 @@ commands:
   run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N] [--unoptimized]
                                               run the interpreted engine on one image
                                               (the optimized graph unless --unoptimized)
+\(classifyUsage)
   plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
                                               and live range per buffer, against the lower bound
   export-weights --spec S --output W.safetensors [--seed N]
@@ -78,6 +83,23 @@ func planCommand(_ a: Arguments) throws {
     print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
 }
 
+func generateCommand(_ a: Arguments) throws {
+    var r = GenerateRequest(spec: try loadSpec(try a.required("--spec")), weights: a.value("--weights"), prefix: a.value("--name"))
+    r.seed = try a.seed()
+    r.options = optimizerOptions(a)
+    r.allowNonFinite = a.flag("--allow-nonfinite")
+    if let b = a.value("--backend") {
+        guard let backend = Backend(rawValue: b) else {
+            throw UsageError(message: "unknown backend '\(b)' (valid: \(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        r.backend = backend
+    }
+    let out = a.value("--out") ?? "generated"
+    let files = try generate(r)
+    try writeFilesAtomically(files, to: out)
+    for f in files { print("wrote \((out as NSString).appendingPathComponent(f.name)) (\(grouped(f.text.utf8.count)) bytes)") }
+}
+
 func exportWeightsCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let output = try a.required("--output")
@@ -91,6 +113,9 @@ do {
     guard let command = args.first else { throw UsageError(message: "no command given") }
     let rest = args.dropFirst()
     switch command {
+    case let flag where flag.hasPrefix("--") && flag != "--help":
+        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed"],
+                                      switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite"]))
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
     case "info":
@@ -98,6 +123,8 @@ do {
     case "run":
         try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"],
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle"]))
+    case "classify":
+        try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
     case "plan":
         try planCommand(Arguments(rest, options: ["--spec", "--svg"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":

@@ -48,6 +48,8 @@ public struct ProtobufReader {
     public let context: String
     /// What error messages say is being read (`TensorProto`, ...).
     public var messageName: String
+    /// The field whose payload is being read, for error messages.
+    private var current: Field?
 
     public init(_ bytes: [UInt8], context: String, messageName: String = "message") {
         self.init(bytes: bytes, range: 0 ..< bytes.count, depth: 0, context: context, messageName: messageName)
@@ -86,7 +88,9 @@ public struct ProtobufReader {
         if wireType == .startGroup || wireType == .endGroup {
             throw error("field \(number) uses protobuf groups (wire type \(wire)), which are not supported", at: offset)
         }
-        return Field(number: Int(number), wireType: wireType, offset: offset)
+        let field = Field(number: Int(number), wireType: wireType, offset: offset)
+        current = field
+        return field
     }
 
     public mutating func readVarint() throws -> UInt64 {
@@ -135,7 +139,8 @@ public struct ProtobufReader {
         let start = position
         let length = try readVarint()
         guard length <= UInt64(remaining) else {
-            throw error("length \(length) is past the end: only \(remaining) bytes remain before byte offset \(end)"
+            let which = current.map { "field \($0.number) (tag at byte offset \($0.offset)) has length" } ?? "length"
+            throw error("\(which) \(length), past the end: only \(remaining) bytes remain before byte offset \(end)"
                         + (end == bytes.count ? " (end of file: truncated?)" : " (end of the enclosing message)"), at: start)
         }
         let range = position ..< position + Int(length)

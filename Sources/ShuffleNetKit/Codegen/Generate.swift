@@ -1,0 +1,66 @@
+import Foundation
+
+public enum Backend: String, CaseIterable, Sendable {
+    case c
+}
+
+/// What `shufflenet-gen --spec S` does: load, optimize, lower, print.
+public struct GenerateRequest: Sendable {
+    public var spec: NetworkSpec
+    public var weights: String?
+    public var seed: UInt64 = SeededWeights.defaultSeed
+    public var options = OptimizerOptions()
+    public var backend: Backend = .c
+    public var prefix: String
+    public var allowNonFinite = false
+
+    public init(spec: NetworkSpec, weights: String? = nil, prefix: String? = nil) {
+        self.spec = spec
+        self.weights = weights
+        self.prefix = prefix ?? defaultPrefix(for: spec)
+    }
+}
+
+/// `v2-1.0x` -> `shufflenet_v2_1_0x`.
+public func defaultPrefix(for spec: NetworkSpec) -> String {
+    "shufflenet_" + String(spec.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+}
+
+public func generate(_ r: GenerateRequest) throws -> [(name: String, text: String)] {
+    let graph = try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed), r.options)
+    let program = try LayerProgram(graph: graph, allowNonFinite: r.allowNonFinite)
+    let source = r.weights.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "seeded, seed \(r.seed)"
+    switch r.backend {
+    case .c: return try CEmitter(prefix: r.prefix).emit(program, weightSource: source)
+    }
+}
+
+/// Writes every file to a temporary name first and renames them only when all are
+/// written, so a failure leaves the previous files as they were.
+public func writeFilesAtomically(_ files: [(name: String, text: String)], to directory: String) throws {
+    var isDir: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw ShuffleNetError("cannot create output folder \(directory): \(error.localizedDescription)")
+        }
+    } else if !isDir.boolValue {
+        throw ShuffleNetError("output folder \(directory) is a file")
+    }
+    var staged: [(temp: String, final: String)] = []
+    do {
+        for f in files {
+            let final = (directory as NSString).appendingPathComponent(f.name)
+            let temp = (directory as NSString).appendingPathComponent(".\(f.name).tmp-\(getpid())")
+            staged.append((temp, final))
+            guard FileManager.default.createFile(atPath: temp, contents: Data(f.text.utf8)) else {
+                throw ShuffleNetError("cannot write \(temp)")
+            }
+        }
+        for s in staged where rename(s.temp, s.final) != 0 {
+            throw ShuffleNetError("cannot rename \(s.temp) to \(s.final): \(String(cString: strerror(errno)))")
+        }
+    } catch {
+        for s in staged { unlink(s.temp) }
+        throw error
+    }
+}

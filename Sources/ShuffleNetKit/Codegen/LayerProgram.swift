@@ -1,0 +1,196 @@
+/// The front half of every backend: the optimized graph lowered to a list of kernel calls
+/// with constant arguments, the packed weight blob and the static channel tables. The C
+/// and Swift printers only print this.
+public struct LayerProgram: Sendable {
+    /// Where a kernel's operand starts and how its planes are found.
+    public struct Operand: Equatable, Sendable {
+        public enum Base: Equatable, Sendable {
+            case input
+            case logits
+            /// Float offset in the arena.
+            case arena(Int)
+        }
+        public var base: Base
+        /// Float offset added to the base (the first plane of a contiguous run).
+        public var offset: Int
+        /// Index into `tables` when the planes are not one contiguous run.
+        public var table: Int?
+    }
+
+    public enum Kernel: Equatable, Sendable {
+        case pointwise(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
+        case depthwise3x3(input: Operand, c: Int, h: Int, w: Int, stride: Int, weights: Int, bias: Int?, output: Operand, oh: Int, ow: Int, relu: Bool)
+        case convDirect(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int, output: Operand, oh: Int, ow: Int, relu: Bool)
+        case convMaxPool(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int,
+                         ch: Int, cw: Int, relu: Bool, pool: Pool, output: Operand, oh: Int, ow: Int, ring: Int)
+        case pool(input: Operand, c: Int, h: Int, w: Int, pool: Pool, isMax: Bool, output: Operand, oh: Int, ow: Int)
+        case globalAvgPool(input: Operand, c: Int, pixels: Int, output: Operand)
+        case linear(input: Operand, k: Int, weights: Int, bias: Int?, o: Int, output: Operand)
+        case batchNorm(input: Operand, c: Int, pixels: Int, gamma: Int, beta: Int, mean: Int, variance: Int, eps: Float, output: Operand)
+        case relu(input: Operand, c: Int, pixels: Int, output: Operand)
+        case add(a: Operand, b: Operand, c: Int, pixels: Int, output: Operand)
+        case copy(input: Operand, c: Int, pixels: Int, output: Operand)
+    }
+
+    public struct Layer: Sendable {
+        /// One line for people: what the layer is and where it reads and writes.
+        public var comment: String
+        public var kernels: [Kernel]
+    }
+
+    public var spec: NetworkSpec
+    public var layers: [Layer]
+    public var weights: [Float]
+    public var tables: [[Int32]]
+    public var arenaBytes: Int
+    public var lowerBound: Int
+    public var inputCount: Int
+    public var outputCount: Int
+    public var summary: String
+}
+
+extension LayerProgram {
+    /// Lowers an optimized graph. Fails on non-finite weights (unless allowed) and on ops
+    /// no kernel covers.
+    public init(graph g: Graph, allowNonFinite: Bool = false) throws {
+        let layout = ArenaLayout(g)
+        try validate(layout.plan)
+        var weights: [Float] = []
+        var tables: [[Int32]] = []
+        var tableIndex: [[Int32]: Int] = [:]
+
+        func append(_ values: [Float], _ name: String) throws -> Int {
+            if !allowNonFinite, let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw ShuffleNetError("tensor \(name) has a non-finite value (\(values[bad])) at index \(bad); refusing to emit it")
+            }
+            let at = weights.count
+            weights += values
+            // Keep every tensor 16-float aligned inside the 64-byte-aligned blob.
+            while weights.count % 16 != 0 { weights.append(0) }
+            return at
+        }
+        func param(_ name: String) -> [Float] { g.parameters[name]!.data }
+        func operand(_ buffer: Int, _ planes: [Int]) -> Operand {
+            let owner = g.nodes[buffer]
+            let plane = owner.shape.h * owner.shape.w
+            let base: Operand.Base = buffer == 0 ? .input : (buffer == g.output ? .logits : .arena(layout.offset(of: .buffer(buffer))! / 4))
+            if let first = planes.first, planes == Array(first..<(first + planes.count)) {
+                return Operand(base: base, offset: first * plane, table: nil)
+            }
+            let t = planes.map { Int32($0) }
+            if let k = tableIndex[t] { return Operand(base: base, offset: 0, table: k) }
+            tableIndex[t] = tables.count
+            tables.append(t)
+            return Operand(base: base, offset: 0, table: tables.count - 1)
+        }
+
+        var layers: [Layer] = []
+        for i in g.nodes.indices where i > 0 {
+            let node = g.nodes[i]
+            let inShapes = node.inputs.map { g.nodes[$0].shape }
+            // Operands are made where a case uses them: making one interns its channel table.
+            func input(_ k: Int) -> Operand { operand(node.inputs[k], g.inputPlanes(i, k)) }
+            let outPlanes = node.outputPlanes
+            var out: Operand { operand(node.outputBuffer(self: i), outPlanes) }
+            let s = node.shape
+            var kernels: [Kernel] = []
+            switch node.op {
+            case .input:
+                continue
+            case .conv(let c) where c.kernel == 1 && !c.isDepthwise && c.stride == 1 && c.padding == 0:
+                let w = param(c.weight), bias = c.bias.map(param)
+                let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
+                let inPlanes = g.inputPlanes(i, 0)
+                for group in 0..<c.groups {
+                    var packed: [Float] = []
+                    for block in stride(from: 0, to: og, by: 4) {
+                        for k in 0..<kg {
+                            for r in 0..<4 {
+                                let row = group * og + block + r
+                                packed.append(block + r < og ? w[row * kg + k] : 0)
+                            }
+                        }
+                    }
+                    let wOff = try append(packed, c.weight)
+                    let bOff = try bias.map { try append(Array($0[(group * og)..<((group + 1) * og)]), c.bias!) }
+                    kernels.append(.pointwise(
+                        input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
+                        k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
+                        output: operand(node.outputBuffer(self: i), Array(outPlanes[(group * og)..<((group + 1) * og)])),
+                        accumulate: c.residual, relu: c.relu))
+                }
+            case .conv(let c) where c.isDepthwise && c.kernel == 3 && c.padding == 1 && !c.residual && c.maxPool == nil:
+                kernels.append(.depthwise3x3(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, stride: c.stride,
+                                             weights: try append(param(c.weight), c.weight), bias: try c.bias.map { try append(param($0), $0) },
+                                             output: out, oh: s.h, ow: s.w, relu: c.relu))
+            case .conv(let c) where c.groups == 1 && !c.residual && node.inputChannels[0] == nil:
+                let w = try append(param(c.weight), c.weight)
+                let b = try c.bias.map { try append(param($0), $0) }
+                if let pool = c.maxPool, let cs = c.convShape {
+                    kernels.append(.convMaxPool(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, weights: w, bias: b,
+                                                o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, ch: cs.h, cw: cs.w,
+                                                relu: c.relu, pool: pool, output: out, oh: s.h, ow: s.w,
+                                                ring: layout.offset(of: .scratch(i))! / 4))
+                } else {
+                    kernels.append(.convDirect(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, weights: w, bias: b,
+                                               o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, output: out,
+                                               oh: s.h, ow: s.w, relu: c.relu))
+                }
+            case .maxPool(let p), .avgPool(let p):
+                kernels.append(.pool(input: input(0), c: s.c, h: inShapes[0].h, w: inShapes[0].w, pool: p,
+                                     isMax: node.op.kind == "maxpool", output: out, oh: s.h, ow: s.w))
+            case .globalAvgPool:
+                kernels.append(.globalAvgPool(input: input(0), c: s.c, pixels: inShapes[0].h * inShapes[0].w, output: out))
+            case .linear(let l):
+                kernels.append(.linear(input: input(0), k: l.inFeatures, weights: try append(param(l.weight), l.weight),
+                                       bias: try l.bias.map { try append(param($0), $0) }, o: l.outFeatures, output: out))
+            case .batchNorm(let bn):
+                let p = { (suffix: String) in try append(param("\(bn.prefix).\(suffix)"), "\(bn.prefix).\(suffix)") }
+                kernels.append(.batchNorm(input: input(0), c: s.c, pixels: s.h * s.w, gamma: try p("weight"), beta: try p("bias"),
+                                          mean: try p("running_mean"), variance: try p("running_var"), eps: Float(bn.eps), output: out))
+            case .relu:
+                kernels.append(.relu(input: input(0), c: s.c, pixels: s.h * s.w, output: out))
+            case .add:
+                kernels.append(.add(a: input(0), b: input(1), c: s.c, pixels: s.h * s.w, output: out))
+            case .slice(let start, let count):
+                let planes = g.inputPlanes(i, 0)
+                kernels.append(.copy(input: operand(node.inputs[0], Array(planes[start..<(start + count)])), c: s.c, pixels: s.h * s.w, output: out))
+            case .shuffle(let groups, let order):
+                let planes = g.inputPlanes(i, 0)
+                let source = order.sourceChannels(channels: s.c, groups: groups).map { planes[$0] }
+                kernels.append(.copy(input: operand(node.inputs[0], source), c: s.c, pixels: s.h * s.w, output: out))
+            case .concat:
+                var at = 0
+                for k in node.inputs.indices {
+                    let n = g.inputPlanes(i, k).count
+                    kernels.append(.copy(input: input(k), c: n, pixels: s.h * s.w,
+                                         output: operand(node.outputBuffer(self: i), Array(outPlanes[at..<(at + n)]))))
+                    at += n
+                }
+            case .conv:
+                throw ShuffleNetError("layer \(node.name): no C kernel for this convolution (\(describeOp(node.op)), kernel \(inShapes))")
+            }
+            layers.append(Layer(comment: Self.comment(g, i), kernels: kernels))
+        }
+        let input = g.nodes[0].shape
+        // A digest of the weight blob in the code file ties it to its weights file.
+        var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+        for v in weights {
+            var bits = v.bitPattern
+            for _ in 0..<4 { digest = (digest ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3; bits >>= 8 }
+        }
+        let hex = String(digest, radix: 16)
+        self.init(spec: g.spec, layers: layers, weights: weights, tables: tables, arenaBytes: layout.plan.arenaBytes,
+                  lowerBound: layout.lowerBound, inputCount: input.count, outputCount: g.nodes[g.output].shape.count,
+                  summary: "\(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n * weights: \(grouped(weights.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
+    }
+
+    /// `stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes planes 58..115 of stage3.0.branch1.pw`
+    static func comment(_ g: Graph, _ i: Int) -> String {
+        let node = g.nodes[i]
+        let inC = node.inputs.isEmpty ? 0 : g.inputPlanes(i, 0).count
+        var text = "\(node.name): \(describeOp(node.op)) \(inC)->\(node.shape.c) at \(node.shape.h)x\(node.shape.w)"
+        if let layout = describeLayout(g, i) { text += "; " + layout }
+        return text.replacingOccurrences(of: "*/", with: "* /")
+    }
+}

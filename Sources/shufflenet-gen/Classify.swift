@@ -1,0 +1,37 @@
+import Foundation
+import ShuffleNetKit
+
+// `shufflenet-gen classify`: the top classes of one image.
+
+let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top"]
+let classifySwitches: Set<String> = ["--json"]
+let classifyUsage = """
+  classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--json]
+                                              the K (default 5) most probable classes of one
+                                              image (softmax of the optimized graph's logits);
+                                              W is .safetensors or .onnx (QDQ int8 or fp32);
+                                              FILE has one class name per line
+"""
+
+func classifyCommand(_ a: Arguments) throws {
+    let spec = try loadSpec(try a.required("--spec"))
+    let weights = try a.required("--weights")
+    let inputPath = try a.required("--input")
+    var k = 5
+    if let s = a.value("--top") {
+        guard let n = Int(s), n >= 1, n <= spec.numClasses else {
+            throw UsageError(message: "--top takes an integer from 1 to \(spec.numClasses) (the spec's classes), got '\(s)'")
+        }
+        k = n
+    }
+    // Labels first: a wrong labels file should fail before the network is loaded and run.
+    let labels = try a.value("--labels").map { try ClassLabels.read(path: $0, numClasses: spec.numClasses) }
+    let graph = try optimize(try loadNetwork(spec, weights: weights))
+    let engine = try Interpreter(graph: graph)
+    let input = try Npy.read(path: inputPath)
+    try engine.validateInput(input, source: inputPath)
+    let logits = try engine.run(input)
+    let report = ClassificationReport(spec: spec.name, weights: weights, input: inputPath,
+                                      top: classify(logits: logits.data, top: k, labels: labels))
+    print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
+}

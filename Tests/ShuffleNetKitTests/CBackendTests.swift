@@ -1,0 +1,107 @@
+import Foundation
+import ShuffleNetKit
+import XCTest
+
+/// Emits C, compiles it with the system compiler, runs it and compares with the
+/// interpreted engine (1e-4 x max|logit|, same top-5).
+final class CBackendTests: XCTestCase {
+    static let strict = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-DSHUFFLENET_MAIN"]
+
+    struct Emitted {
+        var dir: String
+        var prefix: String
+        var weightsObject: String
+        var expected: [Float]
+        var input: String
+    }
+
+    /// Generates and compiles the weights file once; variants of the code reuse it.
+    func emit(_ spec: NetworkSpec, options: OptimizerOptions = OptimizerOptions(), tag: String = "") throws -> Emitted {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-c-\(getpid())-\(spec.name)\(tag)").path
+        var request = GenerateRequest(spec: spec)
+        request.options = options
+        try writeFilesAtomically(try generate(request), to: dir)
+        let prefix = request.prefix
+        let object = dir + "/weights.o"
+        let r = try runProcess(CToolchain().compiler, ["-std=c11", "-O0", "-Wall", "-Wextra", "-Werror", "-c", "\(dir)/\(prefix)_weights.c", "-o", object])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let inputPath = dir + "/input.npy"
+        let input = SeededWeights.input(for: spec)
+        try Npy.write(input, to: inputPath)
+        let graph = try optimize(try loadNetwork(spec, weights: nil), options)
+        let expected = try Interpreter(graph: graph).run(input).data
+        return Emitted(dir: dir, prefix: prefix, weightsObject: object, expected: expected, input: inputPath)
+    }
+
+    @discardableResult
+    func buildAndCompare(_ e: Emitted, flags: [String], label: String, file: StaticString = #filePath, line: UInt = #line) throws -> Float {
+        let program = "\(e.dir)/prog-\(abs(label.hashValue))"
+        try CToolchain().build(["\(e.dir)/\(e.prefix).c", e.weightsObject], output: program, flags: flags)
+        let out = "\(e.dir)/logits-\(abs(label.hashValue)).npy"
+        let run = try runProcess(program, [e.input, out])
+        XCTAssertEqual(run.status, 0, "\(label): \(run.stderr)", file: file, line: line)
+        XCTAssertEqual(run.stderr, "", label, file: file, line: line)
+        let logits = try Npy.read(path: out).data
+        let err = relativeError(logits, e.expected)
+        XCTAssertLessThanOrEqual(err, 1e-4, "\(label): \(err)", file: file, line: line)
+        XCTAssertEqual(top(5, logits), top(5, e.expected), label, file: file, line: line)
+        // The program prints the same top 5.
+        let printed = run.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+        XCTAssertEqual(printed, top(5, e.expected), label, file: file, line: line)
+        print("C \(label): max abs diff / max|logit| = \(err)")
+        return err
+    }
+
+    func testBuiltinSpecsMatchTheInterpreter() throws {
+        for name in ["v2-0.5x", "v2-1.0x", "v1-g3-0.5x", "v1-g8-0.5x", "v1-g1-1.0x"] {
+            let e = try emit(BuiltinSpecs.named(name)!)
+            try buildAndCompare(e, flags: Self.strict, label: name)
+            if name == "v2-0.5x" || name == "v1-g8-0.5x" {
+                try buildAndCompare(e, flags: Self.strict + ["-DSHUFFLENET_NO_VECTOR"], label: "\(name) plain C")
+            }
+            if name == "v2-0.5x" || name == "v1-g3-0.5x" {
+                try buildAndCompare(e, flags: ["-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                               "-Wall", "-Wextra", "-Werror", "-DSHUFFLENET_MAIN"], label: "\(name) ASan+UBSan")
+            }
+        }
+    }
+
+    func testCustomSpec() throws {
+        let spec = try loadSpec(try writeTemp("c.json", #"{"name": "c-custom", "family": "v1", "inputSize": 96, "numClasses": 10, "stageRepeats": [2, 3], "channels": [16, 64, 128], "groups": 4}"#))
+        try buildAndCompare(try emit(spec), flags: Self.strict, label: "custom v1 g4")
+    }
+
+    /// With a pass switched off, the kernels for BatchNorm, ReLU, add and plane copies run.
+    func testAblationsCompile() throws {
+        for name in ["v2-0.5x", "v1-g3-0.5x"] {
+            for (tag, options) in [("no-fold-bn", OptimizerOptions(foldBatchNorm: false)),
+                                   ("no-fuse-shuffle", OptimizerOptions(eliminateDataMovement: false)),
+                                   ("nothing", OptimizerOptions(foldBatchNorm: false, fuseActivations: false, eliminateDataMovement: false, streamConvPool: false))] {
+                let e = try emit(BuiltinSpecs.named(name)!, options: options, tag: tag)
+                try buildAndCompare(e, flags: Self.strict, label: "\(name) \(tag)")
+            }
+        }
+    }
+
+    func testEmissionIsDeterministic() throws {
+        let a = try generate(GenerateRequest(spec: BuiltinSpecs.named("v1-g8-0.5x")!))
+        let b = try generate(GenerateRequest(spec: BuiltinSpecs.named("v1-g8-0.5x")!))
+        XCTAssertEqual(a.map(\.name), b.map(\.name))
+        XCTAssertEqual(a.map(\.text), b.map(\.text))
+    }
+
+    /// `generated/` holds the emitted code of the headline specs; it must be what the
+    /// generator emits now (weights files are not committed: the digest in the code file
+    /// pins them).
+    func testGeneratedFolderIsFresh() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["v2-1.0x", "v1-g3-1.0x"] {
+            for f in try generate(GenerateRequest(spec: BuiltinSpecs.named(name)!)) where !f.name.hasSuffix("_weights.c") {
+                let path = repo.appendingPathComponent("generated").appendingPathComponent(f.name).path
+                let committed = try XCTUnwrap(FileManager.default.contents(atPath: path), "\(path) is missing")
+                XCTAssertTrue(String(decoding: committed, as: UTF8.self) == f.text,
+                              "\(path) is stale: run `swift run -c release shufflenet-gen --spec \(name)`")
+            }
+        }
+    }
+}
