@@ -4,9 +4,9 @@ import ShuffleNetKit
 // `shufflenet-gen classify`: the top classes of one image.
 
 let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top"]
-let classifySwitches: Set<String> = ["--json"]
+let classifySwitches: Set<String> = ["--json", "--allow-nonfinite"]
 let classifyUsage = """
-  classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--json]
+  classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--json] [--allow-nonfinite]
                                               the K (default 5) most probable classes of one
                                               image (softmax of the optimized graph's logits);
                                               W is .safetensors or .onnx (QDQ int8 or fp32);
@@ -26,7 +26,7 @@ func classifyCommand(_ a: Arguments) throws {
     }
     // Labels first: a wrong labels file should fail before the network is loaded and run.
     let labels = try a.value("--labels").map { try ClassLabels.read(path: $0, numClasses: spec.numClasses) }
-    let graph = try optimize(try loadNetwork(spec, weights: weights))
+    let graph = try optimize(try loadNetwork(spec, weights: weights, allowNonFinite: a.flag("--allow-nonfinite")))
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)

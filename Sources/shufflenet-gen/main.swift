@@ -6,6 +6,9 @@ usage: shufflenet-gen --spec S [--weights W] [--backend c] [--out DIR] [--name P
                       [--no-fold-bn] [--no-fuse-shuffle] [--allow-nonfinite]
          generate code (the default command): PREFIX.h, PREFIX.c and PREFIX_weights.c in DIR
          (default generated/, PREFIX default shufflenet_<spec>)
+       shufflenet-gen --spec S --check [--runs N] [--json]
+         emit to a temporary folder, build with the system C compiler (cc -O3 -march=native),
+         compare with the interpreted engine and time both
        shufflenet-gen <command> [options]
 
 commands:
@@ -14,6 +17,7 @@ commands:
                                               --optimized: the optimized graph, its channel
                                               maps, and ops/bytes moved before and after
   run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N] [--unoptimized]
+                                              [--allow-nonfinite]
                                               run the interpreted engine on one image
                                               (the optimized graph unless --unoptimized)
 \(classifyUsage)
@@ -23,6 +27,8 @@ commands:
                                               write the seeded weights as a checkpoint
 
 Ablation switches (info, run): --no-fold-bn, --no-fuse-shuffle.
+A NaN or infinity in the weights is an error naming the tensor and index; --allow-nonfinite
+(run, classify, generate) loads and emits such weights anyway.
 S is a built-in name (see `specs`) or a JSON spec file. Without --weights, weights are
 generated deterministically from --seed (default \(SeededWeights.defaultSeed)).
 exit codes: 0 success, 1 bad input (message on stderr), 2 usage error.
@@ -66,13 +72,26 @@ func runCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let inputPath = try a.required("--input")
     let outputPath = try a.required("--output")
-    var graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed())
+    var graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed(), allowNonFinite: a.flag("--allow-nonfinite"))
     if !a.flag("--unoptimized") { graph = try optimize(graph, optimizerOptions(a)) }
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
-    let logits = try engine.run(input)
+    let arena = a.flag("--arena") ? ArenaLayout(engine.graph) : nil
+    let logits = try engine.run(input, arena: arena)
     try Npy.write(logits, to: outputPath)
+    if let r = a.value("--runs") {
+        guard let runs = Int(r), runs >= 1 else { throw UsageError(message: "--runs takes a positive integer, got '\(r)'") }
+        var ms: [Double] = []
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try engine.run(input, arena: arena)
+            ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        let sorted = ms.sorted()
+        print(String(format: "latency: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d runs", sorted[runs / 2], sorted[runs / 10], sorted[runs * 9 / 10], runs))
+        print("times:" + sorted.map { String(format: " %.4f", $0) }.joined())
+    }
 }
 
 func planCommand(_ a: Arguments) throws {
@@ -94,6 +113,13 @@ func generateCommand(_ a: Arguments) throws {
         }
         r.backend = backend
     }
+    if a.flag("--check") {
+        let runs = Int(a.value("--runs") ?? "50") ?? 50
+        let report = try checkGeneratedC(r, runs: max(1, runs))
+        print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
+        if !report.passed { exit(1) }
+        return
+    }
     let out = a.value("--out") ?? "generated"
     let files = try generate(r)
     try writeFilesAtomically(files, to: out)
@@ -114,15 +140,15 @@ do {
     let rest = args.dropFirst()
     switch command {
     case let flag where flag.hasPrefix("--") && flag != "--help":
-        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed"],
-                                      switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite"]))
+        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs"],
+                                      switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--check", "--json"]))
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
     case "info":
         try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
         try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"],
-                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle"]))
+                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
     case "plan":

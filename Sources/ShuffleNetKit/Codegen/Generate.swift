@@ -2,6 +2,7 @@ import Foundation
 
 public enum Backend: String, CaseIterable, Sendable {
     case c
+    case swift
 }
 
 /// What `shufflenet-gen --spec S` does: load, optimize, lower, print.
@@ -27,11 +28,12 @@ public func defaultPrefix(for spec: NetworkSpec) -> String {
 }
 
 public func generate(_ r: GenerateRequest) throws -> [(name: String, text: String)] {
-    let graph = try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed), r.options)
+    let graph = try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
     let program = try LayerProgram(graph: graph, allowNonFinite: r.allowNonFinite)
     let source = r.weights.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "seeded, seed \(r.seed)"
     switch r.backend {
     case .c: return try CEmitter(prefix: r.prefix).emit(program, weightSource: source)
+    case .swift: return try SwiftEmitter(prefix: r.prefix).emit(program, weightSource: source)
     }
 }
 

@@ -42,6 +42,8 @@ public struct LayerProgram: Sendable {
     public var layers: [Layer]
     public var weights: [Float]
     public var tables: [[Int32]]
+    /// Length of the read-only zero row the depthwise kernel reads above and below the image.
+    public var zeroRow: Int
     public var arenaBytes: Int
     public var lowerBound: Int
     public var inputCount: Int
@@ -142,7 +144,11 @@ extension LayerProgram {
             case .globalAvgPool:
                 kernels.append(.globalAvgPool(input: input(0), c: s.c, pixels: inShapes[0].h * inShapes[0].w, output: out))
             case .linear(let l):
-                kernels.append(.linear(input: input(0), k: l.inFeatures, weights: try append(param(l.weight), l.weight),
+                // Transposed to [in][out]: the kernel accumulates whole output vectors per input.
+                let w = param(l.weight)
+                var transposed = [Float](repeating: 0, count: w.count)
+                for o in 0..<l.outFeatures { for k in 0..<l.inFeatures { transposed[k * l.outFeatures + o] = w[o * l.inFeatures + k] } }
+                kernels.append(.linear(input: input(0), k: l.inFeatures, weights: try append(transposed, l.weight),
                                        bias: try l.bias.map { try append(param($0), $0) }, o: l.outFeatures, output: out))
             case .batchNorm(let bn):
                 let p = { (suffix: String) in try append(param("\(bn.prefix).\(suffix)"), "\(bn.prefix).\(suffix)") }
@@ -180,7 +186,11 @@ extension LayerProgram {
             for _ in 0..<4 { digest = (digest ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3; bits >>= 8 }
         }
         let hex = String(digest, radix: 16)
-        self.init(spec: g.spec, layers: layers, weights: weights, tables: tables, arenaBytes: layout.plan.arenaBytes,
+        let zeroRow = layers.flatMap(\.kernels).map { k -> Int in
+            if case let .depthwise3x3(_, _, _, w, _, _, _, _, _, _, _) = k { return w }
+            return 0
+        }.max() ?? 0
+        self.init(spec: g.spec, layers: layers, weights: weights, tables: tables, zeroRow: zeroRow, arenaBytes: layout.plan.arenaBytes,
                   lowerBound: layout.lowerBound, inputCount: input.count, outputCount: g.nodes[g.output].shape.count,
                   summary: "\(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n * weights: \(grouped(weights.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
     }

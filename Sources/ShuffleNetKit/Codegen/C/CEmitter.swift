@@ -2,6 +2,8 @@
 /// `PREFIX_weights.c` (one read-only float array), from the templates in `templates/c/`.
 public struct CEmitter {
     public var prefix: String
+    /// `PREFIX_STACK_BYTES_MAX`: the stack `PREFIX_infer` may use (CSafetyTests checks it).
+    public static let stackBytesMax = 4096
 
     public init(prefix: String) throws {
         guard let first = prefix.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII),
@@ -20,13 +22,17 @@ public struct CEmitter {
             "PREFIX_UPPER": upper, "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)",
             "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
             "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(program.lowerBound) bytes",
+            "STACK_BYTES_MAX": "\(Self.stackBytesMax)",
         ]) { $1 })
         let body = program.layers.map { layer in
             "    /* \(layer.comment) */\n" + layer.kernels.map { "    " + call($0) + ";\n" }.joined()
         }.joined()
-        let tables = program.tables.enumerated().map { k, t in
+        var tables = program.tables.enumerated().map { k, t in
             "static const int32_t map\(k)[\(t.count)] = {" + t.map(String.init).joined(separator: ", ") + "};\n"
         }.joined()
+        if program.zeroRow > 0 {
+            tables += "/* What the depthwise kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
+        }
         let source = try fillTemplate("c/source.c.in", common.merging([
             "WEIGHT_COUNT": "\(program.weights.count)",
             "KERNELS": try fillTemplate("c/kernels.c.in", [:]),
@@ -66,7 +72,7 @@ public struct CEmitter {
             return "sn_pointwise(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(flag(accumulate)), \(flag(relu)))"
         case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
             let (i, o) = (operand(input), operand(output))
-            return "sn_depthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(flag(relu)))"
+            return "sn_depthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(flag(relu)), zero_row)"
         case let .convDirect(input, c, h, wd, weights, bias, o, k, stride, pad, output, oh, ow, relu):
             let (i, out) = (operand(input), operand(output))
             return "sn_conv_direct(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(out.pointer), \(out.table), \(oh), \(ow), \(flag(relu)))"

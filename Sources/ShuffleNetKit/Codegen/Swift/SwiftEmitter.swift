@@ -1,0 +1,194 @@
+/// Prints a `LayerProgram` as Swift: `PREFIX.swift` (a public enum with the shapes, the
+/// arena size and `infer`, the kernels and the channel tables) and `PREFIX_weights.swift`
+/// (the weight blob as one base64 string literal, decoded once at run time), from the
+/// templates in `templates/swift/`.
+///
+/// Why base64: swiftc -O on v2-1.0x's 2.27M floats as a `[Float]` literal is measured at
+/// about 11 minutes (and grows linearly), as a base64 `StaticString` about 2 s; decoding it
+/// at first use costs about 30 ms. The weights stay in a source file (no path to pass, no
+/// Foundation), and, like the C backend's `_weights.c`, that file is not committed: the
+/// digest in the code file pins it.
+public struct SwiftEmitter {
+    public var prefix: String
+    /// The public enum: `shufflenet_v2_1_0x` -> `ShufflenetV2_1_0x`.
+    public var typeName: String
+
+    public init(prefix: String) throws {
+        guard let first = prefix.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII),
+              prefix.unicodeScalars.allSatisfy({ $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
+            throw ShuffleNetError("--name '\(prefix)' is not a Swift identifier (letters, digits and _, not starting with a digit)")
+        }
+        let name = Self.typeName(for: prefix)
+        guard !Self.reserved.contains(name) else {
+            throw ShuffleNetError("--name '\(prefix)' would name the generated type \(name), which the generated code itself uses; pick another name")
+        }
+        self.prefix = prefix
+        self.typeName = name
+    }
+
+    /// Words split at `_`, each capitalized; a word starting with a digit keeps its `_`.
+    static func typeName(for prefix: String) -> String {
+        var out = ""
+        for (i, word) in prefix.split(separator: "_", omittingEmptySubsequences: false).enumerated() {
+            guard let c = word.first else { out += "_"; continue }
+            if c.isNumber { out += (i == 0 ? "" : "_") + word } else { out += c.uppercased() + word.dropFirst() }
+        }
+        if out.isEmpty || out.first!.isNumber { out = "_" + out }
+        return out
+    }
+
+    /// Names the generated file refers to: a type called one of these would shadow it.
+    static let reserved: Set<String> = [
+        "Any", "Self", "Type", "Protocol", "Float", "Double", "Int", "Int32", "UInt8", "UInt32", "UInt64", "Bool",
+        "String", "StaticString", "Array", "Optional", "Never", "SIMD", "SIMD4", "SIMD8", "SIMD16", "SIMD32", "SIMD64",
+        "MemoryLayout", "Sendable", "ContinuousClock", "Data", "FileHandle", "FileManager", "CommandLine",
+        "UnsafePointer", "UnsafeMutablePointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
+    ]
+
+    /// File name -> contents.
+    public func emit(_ program: LayerProgram, weightSource: String) throws -> [(name: String, text: String)] {
+        let spec = program.spec
+        let file = "\(prefix).swift", weightsFile = "\(prefix)_weights.swift"
+        let digest = Self.digest(program.weights)
+        let summary = program.summary.replacingOccurrences(of: "\n * ", with: "\n// ")
+
+        // Tables one after another in one array; map k is a pointer into it.
+        var mapOffsets: [Int] = []
+        var tableLines: [String] = []
+        var at = 0
+        for (k, t) in program.tables.enumerated() {
+            mapOffsets.append(at)
+            at += t.count
+            tableLines.append("        // map\(k): \(t.count) planes")
+            for start in stride(from: 0, to: t.count, by: 24) {
+                tableLines.append("        " + t[start..<min(start + 24, t.count)].map(String.init).joined(separator: ", ") + ",")
+            }
+        }
+        let tables = tableLines.isEmpty ? "" : "\n" + tableLines.joined(separator: "\n") + "\n    "
+
+        let calls = program.layers.map { layer in
+            (layer.comment, layer.kernels.map(call))
+        }
+        let body = calls.map { comment, lines in
+            "        // \(comment)\n" + lines.map { "        \($0)\n" }.joined()
+        }.joined()
+        // Locals only for what the body uses (an unused one would be a warning).
+        var locals: [String] = []
+        if body.contains("W + ") { locals.append("        let W = s.weights") }
+        if body.contains("Z)") { locals.append("        let Z = s.zeroRow") }
+        for k in program.tables.indices where body.contains("map\(k),") || body.contains("map\(k))") {
+            locals.append("        let map\(k) = s.maps + \(mapOffsets[k])")
+        }
+        if !locals.isEmpty { locals.insert("        let s = store", at: 0) }
+        if body.contains("A + ") { locals.append("        let A = arena.bindMemory(to: Float.self, capacity: arenaBytes / 4)") }
+
+        let source = try fillTemplate("swift/source.swift.in", [
+            "FILE": file, "WEIGHTS_FILE": weightsFile, "SPEC": spec.name, "SUMMARY": summary, "TYPE": typeName,
+            "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)",
+            "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
+            "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(grouped(program.lowerBound)) bytes",
+            "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_BYTES": grouped((program.weights.count + program.zeroRow + at) * 4),
+            "DIGEST": digest, "LOCALS": locals.joined(separator: "\n"),
+            "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
+            "TABLES": tables, "ZERO_ROW": "\(program.zeroRow)",
+            "KERNELS": try fillTemplate("swift/kernels.swift.in", [:]),
+            "MAIN": try fillTemplate("swift/main.swift.in", ["TYPE": typeName]),
+        ])
+        let weights = try fillTemplate("swift/weights.swift.in", [
+            "FILE": weightsFile, "MAIN_FILE": file, "TYPE": typeName, "WEIGHT_COUNT": "\(program.weights.count)",
+            "WEIGHT_SOURCE": weightSource, "DIGEST": digest, "BASE64": Self.base64Lines(program.weights),
+        ])
+        return [(file, source), (weightsFile, weights)]
+    }
+
+    /// FNV-1a over the little-endian bytes of the blob, as `LayerProgram`'s summary has it.
+    static func digest(_ weights: [Float]) -> String {
+        var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+        for v in weights {
+            var bits = v.bitPattern
+            for _ in 0..<4 { digest = (digest ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3; bits >>= 8 }
+        }
+        let hex = String(digest, radix: 16)
+        return "0x" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Standard base64 of the float32 little-endian bytes, 100 characters a line.
+    static func base64Lines(_ weights: [Float]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(weights.count * 4)
+        for v in weights {
+            let b = v.bitPattern
+            bytes += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)]
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count / 3 * 4 + bytes.count / 75 + 8)
+        var column = 0
+        func put(_ c: UInt8) {
+            if column == 100 { out.append(0x0A); column = 0 }
+            out.append(c)
+            column += 1
+        }
+        var i = 0
+        while i < bytes.count {
+            let n = min(3, bytes.count - i)
+            let chunk = UInt32(bytes[i]) << 16 | (n > 1 ? UInt32(bytes[i + 1]) << 8 : 0) | (n > 2 ? UInt32(bytes[i + 2]) : 0)
+            put(alphabet[Int(chunk >> 18 & 63)])
+            put(alphabet[Int(chunk >> 12 & 63)])
+            put(n > 1 ? alphabet[Int(chunk >> 6 & 63)] : UInt8(ascii: "="))
+            put(n > 2 ? alphabet[Int(chunk & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func operand(_ o: LayerProgram.Operand) -> (pointer: String, table: String) {
+        let pointer: String
+        switch o.base {
+        case .input: pointer = o.offset == 0 ? "input" : "input + \(o.offset)"
+        case .logits: pointer = o.offset == 0 ? "logits" : "logits + \(o.offset)"
+        case .arena(let at): pointer = "A + \(at + o.offset)"
+        }
+        return (pointer, o.table.map { "map\($0)" } ?? "nil")
+    }
+
+    func w(_ offset: Int?) -> String { offset.map { "W + \($0)" } ?? "nil" }
+
+    func call(_ k: LayerProgram.Kernel) -> String {
+        switch k {
+        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu):
+            let (i, o2) = (operand(input), operand(output))
+            return "snPointwise(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(accumulate), \(relu))"
+        case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
+            let (i, o) = (operand(input), operand(output))
+            return "snDepthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(relu), Z)"
+        case let .convDirect(input, c, h, wd, weights, bias, o, k, stride, pad, output, oh, ow, relu):
+            let (i, out) = (operand(input), operand(output))
+            return "snConvDirect(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(out.pointer), \(out.table), \(oh), \(ow), \(relu))"
+        case let .convMaxPool(input, c, h, wd, weights, bias, o, k, stride, pad, ch, cw, relu, pool, output, oh, ow, ring):
+            let (i, out) = (operand(input), operand(output))
+            return "snConvMaxPool(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(ch), \(cw), \(relu), \(pool.kernel), \(pool.stride), \(pool.padding), \(out.pointer), \(out.table), \(oh), \(ow), A + \(ring))"
+        case let .pool(input, c, h, wd, pool, isMax, output, oh, ow):
+            let (i, o) = (operand(input), operand(output))
+            return "snPool(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(pool.kernel), \(pool.stride), \(pool.padding), \(isMax), \(o.pointer), \(o.table), \(oh), \(ow))"
+        case let .globalAvgPool(input, c, pixels, output):
+            let (i, o) = (operand(input), operand(output))
+            return "snGlobalAvgPool(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        case let .linear(input, kk, weights, bias, o, output):
+            let i = operand(input)
+            return "snLinear(\(i.pointer), \(i.table), \(kk), \(w(weights)), \(w(bias)), \(o), \(operand(output).pointer))"
+        case let .batchNorm(input, c, pixels, gamma, beta, mean, variance, eps, output):
+            let (i, o) = (operand(input), operand(output))
+            return "snBatchNorm(\(i.pointer), \(i.table), \(c), \(pixels), W + \(gamma), W + \(beta), W + \(mean), W + \(variance), \(eps), \(o.pointer), \(o.table))"
+        case let .relu(input, c, pixels, output):
+            let (i, o) = (operand(input), operand(output))
+            return "snReluPlanes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        case let .add(a, b, c, pixels, output):
+            let (x, y, o) = (operand(a), operand(b), operand(output))
+            return "snAddPlanes(\(x.pointer), \(x.table), \(y.pointer), \(y.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        case let .copy(input, c, pixels, output):
+            let (i, o) = (operand(input), operand(output))
+            return "snCopyPlanes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        }
+    }
+}
