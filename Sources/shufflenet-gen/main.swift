@@ -16,10 +16,10 @@ commands:
   info --spec S [--optimized] [--json]        per-layer table: output shape, params, MACs;
                                               --optimized: the optimized graph, its channel
                                               maps, and ops/bytes moved before and after
-  run --spec S --input x.npy --output y.npy [--weights W.safetensors] [--seed N] [--unoptimized]
-                                              [--allow-nonfinite]
-                                              run the interpreted engine on one image
-                                              (the optimized graph unless --unoptimized)
+  run --spec S --input x.npy --output y.npy [--weights W] [--seed N] [--unoptimized] [--arena]
+      [--runs N] [--allow-nonfinite]          run the interpreted engine on one image
+                                              (the optimized graph unless --unoptimized; in
+                                              one planned arena with --arena; --runs N times it)
 \(classifyUsage)
   plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
                                               and live range per buffer, against the lower bound
@@ -147,8 +147,8 @@ do {
     case "info":
         try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
-        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed"],
-                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite"]))
+        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs"],
+                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
     case "plan":
