@@ -66,6 +66,25 @@ final class CBackendTests: XCTestCase {
         }
     }
 
+    /// The real ImageNet-trained int8 model, through the emitted C: the three photos are
+    /// named right and the top-5 sets equal ONNX Runtime's.
+    func testRealModelThroughEmittedC() throws {
+        let spec = BuiltinSpecs.named("v2-1.0x")!
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-c-real-\(getpid())").path
+        var request = GenerateRequest(spec: spec, weights: try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx"), prefix: "realnet")
+        request.options = OptimizerOptions()
+        try writeFilesAtomically(try generate(request), to: dir)
+        try CToolchain().build(["\(dir)/realnet.c", "\(dir)/realnet_weights.c"], output: dir + "/prog", flags: Self.strict)
+        for (photo, expected) in [("cat", 281), ("chelsea", 285), ("coffee", 967)] {
+            let run = try runProcess(dir + "/prog", [try Fixtures.path("onnx/\(photo).npy"), dir + "/\(photo).npy"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let logits = try Npy.read(path: dir + "/\(photo).npy").data
+            let ort = try Npy.read(path: try Fixtures.path("onnx/\(photo).ort-logits.npy")).data
+            XCTAssertEqual(top(1, logits), [expected], photo)
+            XCTAssertEqual(Set(top(5, logits)), Set(top(5, ort)), photo)
+        }
+    }
+
     func testCustomSpec() throws {
         let spec = try loadSpec(try writeTemp("c.json", #"{"name": "c-custom", "family": "v1", "inputSize": 96, "numClasses": 10, "stageRepeats": [2, 3], "channels": [16, 64, 128], "groups": 4}"#))
         try buildAndCompare(try emit(spec), flags: Self.strict, label: "custom v1 g4")
