@@ -94,8 +94,8 @@ SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
 
 /* 1x1 convolution (one group) over P pixels: out[o] = act(bias[o] + sum_k w[o][k] in[k]
  * (+ out[o] when accumulating a residual in place)). Weights are packed as
- * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4, 2 and 1 vectors (the
- * last few one at a time); each strip of all K input planes stays in L1 while every
+ * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4, 2 and 1 vectors;
+ * each strip of all K input planes stays in L1 while every
  * output row block sweeps it. */
 SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
                             const float *SN_RESTRICT w, const float *bias, int O,
@@ -105,6 +105,13 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     SN_POINTWISE_BLOCK(4)
     SN_POINTWISE_BLOCK(2)
     SN_POINTWISE_BLOCK(1)
+    /* The last few pixels: one more vector ending at P, overlapping pixels already done
+     * (recomputing them writes the same values; input and output never alias). Not when
+     * accumulating in place, where a second pass would add the residual twice. */
+    if (p < P && P >= SN_VEC && !accumulate) {
+        p = P - SN_VEC;
+        SN_POINTWISE_BLOCK(1)
+    }
 #endif
     for (; p < P; p++) {
         for (int o0 = 0; o0 < O; o0 += 4) {
@@ -140,7 +147,37 @@ SN_INLINE void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
         float *y = SN_PLANE(out, out_idx, c, OH * OW);
         const float *k = w + (size_t)c * 9;
         const float b = bias ? bias[c] : 0.0f;
+        int flat_rows = 0;
+        if (stride == 1 && H >= 3 && Wd >= 3) {
+            /* Stride 1: rows 1 .. H-2 as one flat run over the plane (long enough to
+             * vectorize). Columns 0 and Wd-1 of those rows read across a row boundary
+             * here and are recomputed by the edge loop below. */
+            for (int i = Wd + 1; i < (H - 1) * Wd - 1; i++) {
+                const float *q = x + i;
+                float v = b + k[0] * q[-Wd - 1] + k[1] * q[-Wd] + k[2] * q[-Wd + 1]
+                            + k[3] * q[-1] + k[4] * q[0] + k[5] * q[1]
+                            + k[6] * q[Wd - 1] + k[7] * q[Wd] + k[8] * q[Wd + 1];
+                y[i] = relu ? sn_relu1(v) : v;
+            }
+            flat_rows = 1;
+        }
         for (int oy = 0; oy < OH; oy++) {
+            if (flat_rows && oy > 0 && oy < OH - 1) {
+                /* only the two edge columns of a flat row are left */
+                const float *r0 = x + (size_t)(oy - 1) * Wd, *r1 = r0 + Wd, *r2 = r1 + Wd;
+                float *yr = y + (size_t)oy * OW;
+                for (int e = 0; e < 2; e++) {
+                    const int ox = e == 0 ? 0 : OW - 1;
+                    float v = b;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int ix = ox - 1 + kx;
+                        if (ix < 0 || ix >= Wd) continue;
+                        v += k[kx] * r0[ix] + k[3 + kx] * r1[ix] + k[6 + kx] * r2[ix];
+                    }
+                    yr[ox] = relu ? sn_relu1(v) : v;
+                }
+                continue;
+            }
             const int iy = oy * stride - 1;
             const float *r0 = iy >= 0 ? x + (size_t)iy * Wd : zero_row;
             const float *r1 = x + (size_t)(iy + 1) * Wd;
