@@ -398,22 +398,10 @@ final class IOTests: XCTestCase {
 
     // MARK: - Robustness
 
-    /// SplitMix64: tiny, seedable, identical on every platform.
-    private struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Applies 1-3 random mutations. `lengthField` is where the header length lives and
     /// `headerRange` where the header text lives, so some mutations can target them.
     private func mutate(_ base: [UInt8], lengthField: Range<Int>, headerRange: Range<Int>,
-                        rng: inout SplitMix64) -> [UInt8] {
+                        rng: inout SplitMix) -> [UInt8] {
         var b = base
         for _ in 0 ..< Int.random(in: 1 ... 3, using: &rng) where !b.isEmpty {
             let at = Int.random(in: 0 ..< b.count, using: &rng)
@@ -445,7 +433,7 @@ final class IOTests: XCTestCase {
     }
 
     func testRandomMutationsNeverCrash() {
-        var rng = SplitMix64(state: 0x5EED)
+        var rng = SplitMix(seed: 0x5EED)
         let st = Safetensors.encode([
             "conv.weight": Tensor(shape: [2, 3, 1, 1], data: [1, 2, 3, 4, 5, 6]),
             "bias": Tensor(shape: [2], data: [7, 8]),

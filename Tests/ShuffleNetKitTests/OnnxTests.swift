@@ -142,7 +142,7 @@ final class OnnxTests: XCTestCase {
         let v2 = try XCTUnwrap(BuiltinSpecs.named("v2-1.0x"))
         let safetensors = try readFileBytes(try Fixtures.path("parity/tiny-v2.safetensors"))
         let npy = try readFileBytes(try onnx("cat.ort-logits.npy"))
-        var rng = OnnxFuzzRNG(seed: 11)
+        var rng = SplitMix(seed: 11)
         let random = (0 ..< 4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let cases: [(String, [UInt8], String)] = [
             ("safetensors.onnx", safetensors, "safetensors"),
@@ -300,7 +300,7 @@ final class OnnxTests: XCTestCase {
             for t in model.graph.initializers { if let raw = t.rawData { for i in raw.indices { isWeightByte[i] = true } } }
             files.append((original, original.indices.filter { !isWeightByte[$0] }))
         }
-        var rng = OnnxFuzzRNG(seed: 2024)
+        var rng = SplitMix(seed: 2024)
         var outcomes = ["ok": 0, "error": 0]
         for i in 0 ..< iterations {
             let (original, structural) = files[(i / 4) % 2]
@@ -355,19 +355,6 @@ final class OnnxTests: XCTestCase {
         let report = ClassificationReport(spec: "v2-1.0x", weights: "w.onnx", input: "cat.npy", top: classify(logits: [0, 2, 1], top: 2, labels: ["a", "b", "c"]))
         XCTAssertTrue(report.text.contains("probability") && report.text.contains("0.6652"), report.text)
         XCTAssertEqual(try JSONDecoder().decode(ClassificationReport.self, from: Data(try jsonString(report).utf8)), report)
-    }
-}
-
-/// Deterministic generator for the fuzz loops.
-struct OnnxFuzzRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -82,7 +82,8 @@ public struct PlanReport: Codable, Equatable, Sendable {
             let y = height - margin - Double(b.offset + b.size) * sy, h = Double(b.size) * sy
             out += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\" stroke=\"#333\" stroke-width=\"0.5\"><title>%@: offset %d, %d bytes, ops %d..%d</title></rect>\n",
                           x, y, w, h, palette[n % palette.count], b.name, b.offset, b.size, b.firstOp, b.lastOp)
-            if h > 10 && w > 30 {
+            // Label only boxes the name fits in (about 5.5 px a character at this size).
+            if h > 10 && w > Double(b.name.count) * 5.5 {
                 out += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>\n", x + 2, y + min(h - 2, 10), b.name)
             }
         }
