@@ -94,7 +94,7 @@ final class SpecTests: XCTestCase {
             (#"{"family": "v2"}"#, "missing field 'channels'"),
             (#"{"family": "v2", "channels": "many"}"#, "channels"),
             (#"{"family": "v2", "inputSize": 0, "channels": [24, 116, 232, 464, 1024]}"#, "inputSize must be between 1 and 4096"),
-            ("not json", "invalid spec"),
+            ("not json", "a spec is a JSON object"),
         ]
         for (json, expected) in cases {
             let path = try writeTemp("bad.json", json)

@@ -58,9 +58,27 @@ public func writeFilesAtomically(_ files: [(name: String, text: String)], to dir
                 throw ShuffleNetError("cannot write \(temp)")
             }
         }
-        for s in staged where rename(s.temp, s.final) != 0 {
-            throw ShuffleNetError("cannot rename \(s.temp) to \(s.final): \(String(cString: strerror(errno)))")
+        // Renames can still fail one by one (a target that is a directory, a full disk):
+        // keep a hard link to every previous file and put them all back if one fails, so
+        // the folder never holds a mix of old and new files.
+        var backups: [(backup: String?, final: String)] = []
+        do {
+            for s in staged {
+                let backup = s.temp.replacingOccurrences(of: ".tmp-", with: ".tmp-old-")
+                backups.append((link(s.final, backup) == 0 ? backup : nil, s.final))
+                guard rename(s.temp, s.final) == 0 else {
+                    let why = String(cString: strerror(errno))
+                    backups.removeLast().backup.map { _ = unlink($0) }
+                    throw ShuffleNetError("cannot rename \(s.temp) to \(s.final): \(why)")
+                }
+            }
+        } catch {
+            for b in backups.reversed() {
+                if let backup = b.backup { rename(backup, b.final) } else { unlink(b.final) }
+            }
+            throw error
         }
+        for b in backups { b.backup.map { _ = unlink($0) } }
     } catch {
         for s in staged { unlink(s.temp) }
         throw error

@@ -1,0 +1,330 @@
+import Foundation
+import ShuffleNetKit
+import XCTest
+
+/// The emitted C is memory-safe, thread-safe and stack-bounded, by test, for every
+/// built-in spec:
+///
+/// - a build under `-fsanitize=address,undefined -fno-sanitize-recover=all` (-O1) runs
+///   clean and matches the interpreter; input, logits and arena are allocated to their
+///   exact sizes with 4 KiB poisoned guard zones behind them, so one byte too far is fatal;
+/// - at -O2 (no sanitizer) `PREFIX_infer` leaves every guard byte behind
+///   `PREFIX_ARENA_BYTES` and the logits untouched, and the input unmodified;
+/// - under `valgrind --error-exitcode=1` (-O1, guard zones marked no-access) it runs clean
+///   (no invalid access, no use of uninitialised arena bytes) and matches the interpreter;
+///   valgrind is slow, so it runs on `valgrindSpecs` only;
+/// - built with `-fsanitize=thread`, two threads with two arenas run the same network
+///   twice each and agree bit for bit with each other (and the interpreter);
+/// - gcc's `-fstack-usage` for the code file at -O2 and -O3, with and without
+///   `-march=native`, stays within the header's `PREFIX_STACK_BYTES_MAX` (the sum over
+///   every function gcc left in the file, so a kernel it declined to inline still counts).
+///
+/// The weights are linked as the exact float32 blob the weights file spells out
+/// (`.incbin` of `LayerProgram.weights`): compiling 15 weights files of up to 100 MB of C
+/// would take minutes and test nothing about memory safety (CBackendTests compiles them).
+/// Specs run two at a time; the whole test takes a few minutes on 2 cores.
+/// Hands out spec indices to the worker threads and collects their outcomes.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+    private(set) var results: [CSafetyTests.Outcome] = []
+    init(count: Int) { self.count = count }
+    func take() -> Int? { lock.withLock { next < count ? { next += 1; return next - 1 }() : nil } }
+    func put(_ o: CSafetyTests.Outcome) { lock.withLock { results.append(o) } }
+}
+
+final class CSafetyTests: XCTestCase {
+    static let valgrindSpecs: Set<String> = ["v2-0.5x", "v2-1.0x", "v1-g3-0.5x", "v1-g8-0.5x", "v1-g1-1.0x"]
+    static let stackFlags: [[String]] = [["-O2"], ["-O3"], ["-O2", "-march=native"], ["-O3", "-march=native"]]
+
+    struct Outcome: Sendable {
+        var spec: String
+        var failures: [String] = []
+        var row: [String: String] = [:]
+        var stack: [String: Int] = [:]
+    }
+
+    func testEmittedCodeIsMemorySafeForEveryBuiltinSpec() throws {
+        let gcc = "gcc"
+        guard (try? runProcess(gcc, ["--version"]))?.status == 0 else { throw XCTSkip("gcc is not installed") }
+        let haveValgrind = (try? runProcess("valgrind", ["--version"]))?.status == 0
+        if !haveValgrind { print("CSafety: valgrind not found; its runs are skipped") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sn-safety-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+
+        let specs = BuiltinSpecs.all
+        let workers = max(1, min(2, ProcessInfo.processInfo.activeProcessorCount))
+        let queue = WorkQueue(count: specs.count)
+        let started = Date()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let k = queue.take() {
+                queue.put(Self.check(specs[k], in: root + "/\(specs[k].name)", gcc: gcc, valgrind: haveValgrind))
+            }
+        }
+        var outcomes = queue.results
+        outcomes.sort { a, b in specs.firstIndex { $0.name == a.spec }! < specs.firstIndex { $0.name == b.spec }! }
+
+        // The table for docs/robustness.md.
+        let columns = ["asan+ubsan", "asan+ubsan native", "guard", "guard O3 native", "valgrind", "tsan", "stack O2", "stack O3", "stack O2 native", "stack O3 native", "seconds"]
+        print("| spec | " + columns.joined(separator: " | ") + " |")
+        print("|" + String(repeating: "---|", count: columns.count + 1))
+        for o in outcomes { print("| \(o.spec) | " + columns.map { o.row[$0] ?? "-" }.joined(separator: " | ") + " |") }
+        let worst = outcomes.flatMap(\.stack.values).max() ?? 0
+        print("CSafety: \(specs.count) specs in \(String(format: "%.0f", Date().timeIntervalSince(started))) s; largest stack \(worst) bytes "
+              + "(bound \(CEmitter.stackBytesMax))")
+        for o in outcomes { for f in o.failures { XCTFail("\(o.spec): \(f)") } }
+        XCTAssertEqual(outcomes.count, specs.count)
+    }
+
+    /// Everything for one spec; failures are collected, not asserted (this runs on a worker thread).
+    static func check(_ spec: NetworkSpec, in dir: String, gcc: String, valgrind: Bool) -> Outcome {
+        var o = Outcome(spec: spec.name)
+        let started = Date()
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let graph = try optimize(try loadNetwork(spec, weights: nil))
+            let program = try LayerProgram(graph: graph)
+            let prefix = defaultPrefix(for: spec)
+            let files = try CEmitter(prefix: prefix).emit(program, weightSource: "seeded")
+            try writeFilesAtomically(files.filter { !$0.name.hasSuffix("_weights.c") }, to: dir)
+            let header = files.first { $0.name == "\(prefix).h" }?.text ?? ""
+            let upper = prefix.uppercased()
+            guard let declared = header.split(separator: "\n").first(where: { $0.hasPrefix("#define \(upper)_STACK_BYTES_MAX ") })
+                .flatMap({ Int($0.split(separator: " ").last!) }) else {
+                throw ShuffleNetError("no \(upper)_STACK_BYTES_MAX in the header")
+            }
+
+            // Weights: the blob, assembled once.
+            try writeFileAtomically(floatBytes(program.weights), to: dir + "/weights.bin")
+            try writeFileAtomically(Array(blobSource(prefix: prefix, count: program.weights.count, path: dir + "/weights.bin").utf8),
+                                    to: dir + "/weights_blob.c")
+            try compile(gcc, ["-c", dir + "/weights_blob.c", "-o", dir + "/weights.o"])
+            // Input and the interpreter's answer.
+            let input = SeededWeights.input(for: spec)
+            try writeFileAtomically(floatBytes(input.data), to: dir + "/input.bin")
+            let expected = try Interpreter(graph: graph).run(input).data
+            try writeFileAtomically(Array(driverSource(prefix: prefix).utf8), to: dir + "/driver.c")
+
+            let common = ["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I", dir, dir + "/driver.c", dir + "/\(prefix).c",
+                          dir + "/weights.o", "-lm"]
+            func run(_ label: String, flags: [String], wrapper: [String] = [], extra: [String] = []) throws {
+                let t0 = Date()
+                let exe = dir + "/prog-" + label.replacingOccurrences(of: "+", with: "-")
+                try compile(gcc, flags + common + ["-o", exe])
+                let out = dir + "/logits-\(label).bin"
+                let argv = wrapper + [exe, dir + "/input.bin", out] + extra
+                let r = try runProcess(argv[0], Array(argv.dropFirst()))
+                guard r.status == 0, r.stdout.contains("ok") else {
+                    o.failures.append("\(label): exit \(r.status)\n\(r.stdout)\n\(String(r.stderr.suffix(6000)))")
+                    o.row[label] = "FAIL"
+                    return
+                }
+                let logits = try readFloats(out)
+                let err = relativeError(logits, expected)
+                if err > 1e-4 || top(5, logits) != top(5, expected) {
+                    o.failures.append("\(label): differs from the interpreter (max diff / max|logit| = \(err))")
+                    o.row[label] = "FAIL"
+                    return
+                }
+                o.row[label] = String(format: "ok %.0fs", Date().timeIntervalSince(t0))
+            }
+            let asan = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+            try run("asan+ubsan", flags: asan)
+            // The widest vectors this machine has: other strips, other tails.
+            try run("asan+ubsan native", flags: asan + ["-march=native"])
+            try run("guard", flags: ["-O2"])
+            try run("guard O3 native", flags: ["-O3", "-march=native"])
+            if valgrind && valgrindSpecs.contains(spec.name) {
+                try run("valgrind", flags: ["-O1", "-DSN_VALGRIND"], wrapper: ["valgrind", "-q", "--error-exitcode=1", "--leak-check=no"])
+            }
+            try run("tsan", flags: ["-O1", "-fsanitize=thread", "-pthread", "-DSN_THREADS"])
+
+            for flags in stackFlags {
+                let label = "stack " + flags.joined(separator: " ").replacingOccurrences(of: "-march=", with: "").replacingOccurrences(of: "-", with: "")
+                let su = dir + "/\(prefix).su"
+                try? FileManager.default.removeItem(atPath: su)
+                let obj = dir + "/\(prefix).o"
+                let r = try runProcess(gcc, ["-std=c11", "-fstack-usage", "-c"] + flags + [dir + "/\(prefix).c", "-o", obj], environment: nil)
+                guard r.status == 0 else { o.failures.append("\(label): gcc failed\n\(r.stderr)"); continue }
+                // gcc names the .su after the object: PREFIX.su beside it.
+                let text = try String(contentsOfFile: su, encoding: .utf8)
+                var total = 0
+                for line in text.split(separator: "\n") {
+                    let fields = line.split(separator: "\t")
+                    guard fields.count == 3, let bytes = Int(fields[1]) else { o.failures.append("\(label): cannot parse '\(line)'"); continue }
+                    if fields[2] != "static" && fields[2] != "dynamic,bounded" {
+                        o.failures.append("\(label): \(fields[0]) has \(fields[2]) stack use (\(bytes) bytes); only a static frame has a bound")
+                    }
+                    total += bytes
+                }
+                guard text.contains("\(prefix)_infer") else { o.failures.append("\(label): no \(prefix)_infer in \(su)"); continue }
+                o.stack[label] = total
+                o.row[label] = "\(total)"
+                if total > declared {
+                    o.failures.append("\(label): \(prefix)_infer uses \(total) bytes of stack, more than \(upper)_STACK_BYTES_MAX = \(declared):\n\(text)")
+                }
+            }
+        } catch {
+            o.failures.append("\(error)")
+        }
+        o.row["seconds"] = String(format: "%.0f", Date().timeIntervalSince(started))
+        return o
+    }
+
+    static func compile(_ gcc: String, _ args: [String]) throws {
+        let r = try runProcess(gcc, args)
+        guard r.status == 0 else { throw ShuffleNetError("\(gcc) \(args.joined(separator: " ")) failed:\n\(r.stderr)") }
+    }
+
+    static func floatBytes(_ values: [Float]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * 4)
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
+        return out
+    }
+
+    static func readFloats(_ path: String) throws -> [Float] {
+        let b = try readFileBytes(path)
+        return stride(from: 0, to: b.count - 3, by: 4).map { i in
+            Float(bitPattern: UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24)
+        }
+    }
+
+    /// `PREFIX_weights` as a 64-byte-aligned read-only object holding the blob's bytes.
+    static func blobSource(prefix: String, count: Int, path: String) -> String {
+        """
+        __asm__(".section .rodata\\n"
+                ".balign 64\\n"
+                ".globl \(prefix)_weights\\n"
+                ".type \(prefix)_weights, @object\\n"
+                ".size \(prefix)_weights, \(count * 4)\\n"
+                "\(prefix)_weights:\\n"
+                ".incbin \\"\(path)\\"\\n"
+                ".previous\\n");
+
+        """
+    }
+
+    /// The driver: `prog input.bin logits.bin` runs PREFIX_infer once (or, with
+    /// SN_THREADS, twice in each of two threads with their own arenas) and checks the guards.
+    static func driverSource(prefix: String) -> String {
+        let upper = prefix.uppercased()
+        return """
+        #define _POSIX_C_SOURCE 200809L
+        #include "\(prefix).h"
+        #include <stdint.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #ifdef SN_THREADS
+        #include <pthread.h>
+        #endif
+        #if defined(SN_VALGRIND) && defined(__has_include)
+        #if __has_include(<valgrind/memcheck.h>)
+        #include <valgrind/memcheck.h>
+        #define SN_NOACCESS(p, n) VALGRIND_MAKE_MEM_NOACCESS(p, n)
+        #define SN_ACCESS(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+        #endif
+        #endif
+        #if !defined(SN_NOACCESS) && defined(__SANITIZE_ADDRESS__)
+        void __asan_poison_memory_region(void const volatile *addr, size_t size);
+        void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+        #define SN_NOACCESS(p, n) __asan_poison_memory_region(p, n)
+        #define SN_ACCESS(p, n) __asan_unpoison_memory_region(p, n)
+        #endif
+        #ifndef SN_NOACCESS
+        #define SN_NOACCESS(p, n) ((void)0)
+        #define SN_ACCESS(p, n) ((void)0)
+        #endif
+
+        #define GUARD 4096
+        #define PATTERN 0xA5
+
+        /* size bytes, 64-byte aligned, followed by GUARD bytes of PATTERN that no one may touch.
+           The size bytes themselves stay uninitialised (valgrind reports reads of them). */
+        static unsigned char *guarded(size_t size) {
+            void *p = NULL;
+            if (posix_memalign(&p, 64, size + GUARD) != 0) { fprintf(stderr, "out of memory\\n"); exit(3); }
+            memset((unsigned char *)p + size, PATTERN, GUARD);
+            SN_NOACCESS((unsigned char *)p + size, GUARD);
+            return p;
+        }
+
+        static int guard_intact(unsigned char *p, size_t size, const char *what) {
+            SN_ACCESS(p + size, GUARD);
+            for (size_t i = 0; i < GUARD; i++) {
+                if (p[size + i] != PATTERN) {
+                    fprintf(stderr, "%s: byte %zu past its %zu bytes was written\\n", what, i, size);
+                    return 0;
+                }
+            }
+            return 1;
+        }
+
+        #define IN_BYTES ((size_t)\(upper)_INPUT_SIZE * sizeof(float))
+        #define OUT_BYTES ((size_t)\(upper)_OUTPUT_SIZE * sizeof(float))
+        #define ARENA ((size_t)\(upper)_ARENA_BYTES)
+
+        static float *input;
+        static float copy[\(upper)_INPUT_SIZE];
+
+        typedef struct { unsigned char *arena; float *logits; int status; } job;
+
+        #ifdef SN_THREADS
+        static void *work(void *arg) {
+            job *j = arg;
+            for (int r = 0; r < 2 && j->status == 0; r++) j->status = \(prefix)_infer(input, j->logits, j->arena);
+            return NULL;
+        }
+        #endif
+
+        int main(int argc, char **argv) {
+            if (argc != 3) { fprintf(stderr, "usage: %s input.bin logits.bin\\n", argv[0]); return 2; }
+            input = (float *)guarded(IN_BYTES);
+            FILE *f = fopen(argv[1], "rb");
+            if (!f || fread(input, 1, IN_BYTES, f) != IN_BYTES || fgetc(f) != EOF) { fprintf(stderr, "bad input\\n"); return 2; }
+            fclose(f);
+            memcpy(copy, input, IN_BYTES);
+            job jobs[2];
+            int n = 1;
+        #ifdef SN_THREADS
+            n = 2;
+        #endif
+            for (int t = 0; t < n; t++) {
+                jobs[t].arena = guarded(ARENA);
+                jobs[t].logits = (float *)guarded(OUT_BYTES);
+                jobs[t].status = 0;
+            }
+        #ifdef SN_THREADS
+            pthread_t threads[2];
+            for (int t = 0; t < 2; t++) if (pthread_create(&threads[t], NULL, work, &jobs[t]) != 0) return 3;
+            for (int t = 0; t < 2; t++) pthread_join(threads[t], NULL);
+        #else
+            jobs[0].status = \(prefix)_infer(input, jobs[0].logits, jobs[0].arena);
+        #endif
+            int ok = 1;
+            for (int t = 0; t < n; t++) {
+                if (jobs[t].status != 0) { fprintf(stderr, "thread %d: infer returned %d\\n", t, jobs[t].status); ok = 0; }
+                ok &= guard_intact(jobs[t].arena, ARENA, "arena");
+                ok &= guard_intact((unsigned char *)jobs[t].logits, OUT_BYTES, "logits");
+            }
+            ok &= guard_intact((unsigned char *)input, IN_BYTES, "input");
+            if (memcmp(copy, input, IN_BYTES) != 0) { fprintf(stderr, "the input was modified\\n"); ok = 0; }
+            if (n == 2 && memcmp(jobs[0].logits, jobs[1].logits, OUT_BYTES) != 0) {
+                fprintf(stderr, "the two threads disagree\\n");
+                ok = 0;
+            }
+            f = fopen(argv[2], "wb");
+            if (!f || fwrite(jobs[0].logits, 1, OUT_BYTES, f) != OUT_BYTES || fclose(f) != 0) { fprintf(stderr, "cannot write\\n"); return 2; }
+            for (int t = 0; t < n; t++) { free(jobs[t].arena); free(jobs[t].logits); }
+            free(input);
+            if (!ok) return 1;
+            puts("ok");
+            return 0;
+        }
+
+        """
+    }
+}
