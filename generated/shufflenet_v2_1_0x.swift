@@ -375,21 +375,22 @@ private let snFusedMultiplyAdd = false
 #endif
 
 /// The vector types the kernels use. ReLU is written per concrete type: the generic SIMD
-/// comparisons and `pointwiseMax` are lane loops that do not always vectorize.
+/// comparisons and `pointwiseMax` are lane loops that do not always vectorize. (x > 0 ? x : 0,
+/// as the C kernels: NaN becomes 0.)
 private protocol SNVector: SIMD where Scalar == Float {
     func snRelu() -> Self
 }
 
 extension SIMD4: SNVector where Scalar == Float {
-    @inline(__always) fileprivate func snRelu() -> Self { replacing(with: 0, where: self .< 0) }
+    @inline(__always) fileprivate func snRelu() -> Self { Self.zero.replacing(with: self, where: self .> 0) }
 }
 
 extension SIMD8: SNVector where Scalar == Float {
-    @inline(__always) fileprivate func snRelu() -> Self { replacing(with: 0, where: self .< 0) }
+    @inline(__always) fileprivate func snRelu() -> Self { Self.zero.replacing(with: self, where: self .> 0) }
 }
 
 extension SIMD16: SNVector where Scalar == Float {
-    @inline(__always) fileprivate func snRelu() -> Self { replacing(with: 0, where: self .< 0) }
+    @inline(__always) fileprivate func snRelu() -> Self { Self.zero.replacing(with: self, where: self .> 0) }
 }
 
 /// acc += a * w, fused where the target has it (a fused multiply-add without hardware

@@ -2,28 +2,34 @@ import Foundation
 import ShuffleNetKit
 import XCTest
 
-/// The emitted C is memory-safe, thread-safe and stack-bounded, by test, for every
-/// built-in spec:
+/// The emitted C is memory-safe, thread-safe and stack-bounded, by test:
 ///
-/// - a build under `-fsanitize=address,undefined -fno-sanitize-recover=all` (-O1) runs
-///   clean and matches the interpreter; input, logits and arena are allocated to their
-///   exact sizes with 4 KiB poisoned guard zones behind them, so one byte too far is fatal;
-/// - at -O2 (no sanitizer) `PREFIX_infer` leaves every guard byte behind
-///   `PREFIX_ARENA_BYTES` and the logits untouched, and the input unmodified;
-/// - under `valgrind --error-exitcode=1` (-O1, guard zones marked no-access) it runs clean
-///   (no invalid access, no use of uninitialised arena bytes) and matches the interpreter;
-///   valgrind is slow, so it runs on `valgrindSpecs` only;
-/// - built with `-fsanitize=thread`, two threads with two arenas run the same network
-///   twice each and agree bit for bit with each other (and the interpreter);
-/// - gcc's `-fstack-usage` for the code file at -O2 and -O3, with and without
-///   `-march=native`, stays within the header's `PREFIX_STACK_BYTES_MAX` (the sum over
-///   every function gcc left in the file, so a kernel it declined to inline still counts).
+/// - every built-in spec: a build under `-fsanitize=address,undefined
+///   -fno-sanitize-recover=all` runs clean and matches the interpreter. Input, logits and
+///   arena are allocated to their exact sizes with 4 KiB guard zones behind them that are
+///   poisoned for ASan and filled with a pattern checked afterwards, so one byte read or
+///   written too far is fatal, and the input must come back unmodified. Specs alternate
+///   between the generic vector width and `-march=native` (the widest vectors, other strips
+///   and tails), so each family is checked at both;
+/// - `valgrindSpecs`: `valgrind --error-exitcode=1` (-O1, guard zones no-access) reports
+///   no invalid access and no use of uninitialised arena bytes, and the logits match;
+/// - `threadSpecs`: built with `-fsanitize=thread`, two threads with two arenas run the same
+///   network twice each and agree bit for bit (and with the interpreter);
+/// - `stackSpecs` (the widest spec of each structure): gcc's `-fstack-usage` for the code
+///   file at -O2 and -O3, with and without `-march=native`, stays within the header's
+///   `PREFIX_STACK_BYTES_MAX` (the sum over every function gcc left in the file, so a
+///   kernel it declined to inline still counts); the -O2 and -O3 -march=native objects also
+///   run with the guard driver (the optimized code keeps to its arena too).
+///
+/// The sanitizer builds are -O0 with UBSan trapping (`-fsanitize-undefined-trap-on-error`):
+/// UBSan's checks in the inlined vector kernels make gcc take minutes per file otherwise.
+/// A failing spec is rebuilt with UBSan's runtime so the report says what and where.
+/// `SHUFFLENET_SAFETY_FULL=1` runs every check on every spec (the table in
+/// docs/robustness.md; about 25 minutes on 2 cores).
 ///
 /// The weights are linked as the exact float32 blob the weights file spells out
 /// (`.incbin` of `LayerProgram.weights`): compiling 15 weights files of up to 100 MB of C
-/// would take minutes and test nothing about memory safety (CBackendTests compiles them).
-/// Specs run two at a time; the whole test takes a few minutes on 2 cores.
-/// Hands out spec indices to the worker threads and collects their outcomes.
+/// takes minutes and tests nothing about memory safety (CBackendTests compiles them).
 final class WorkQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
@@ -35,7 +41,10 @@ final class WorkQueue: @unchecked Sendable {
 }
 
 final class CSafetyTests: XCTestCase {
-    static let valgrindSpecs: Set<String> = ["v2-0.5x", "v2-1.0x", "v1-g3-0.5x", "v1-g8-0.5x", "v1-g1-1.0x"]
+    static let full = ProcessInfo.processInfo.environment["SHUFFLENET_SAFETY_FULL"] != nil
+    static let valgrindSpecs: Set<String> = ["v2-0.5x", "v1-g3-0.5x", "v1-g8-0.5x"]
+    static let threadSpecs: Set<String> = ["v2-0.5x", "v1-g3-0.5x"]
+    static let stackSpecs: Set<String> = ["v2-2.0x", "v1-g3-2.0x", "v1-g8-2.0x"]
     static let stackFlags: [[String]] = [["-O2"], ["-O3"], ["-O2", "-march=native"], ["-O3", "-march=native"]]
 
     struct Outcome: Sendable {
@@ -67,7 +76,7 @@ final class CSafetyTests: XCTestCase {
         outcomes.sort { a, b in specs.firstIndex { $0.name == a.spec }! < specs.firstIndex { $0.name == b.spec }! }
 
         // The table for docs/robustness.md.
-        let columns = ["asan+ubsan", "asan+ubsan native", "guard", "guard O3 native", "valgrind", "tsan", "stack O2", "stack O3", "stack O2 native", "stack O3 native", "seconds"]
+        let columns = ["asan+ubsan", "asan+ubsan native", "valgrind", "tsan", "guard O2", "guard O3 native", "stack O2", "stack O3", "stack O2 native", "stack O3 native", "seconds"]
         print("| spec | " + columns.joined(separator: " | ") + " |")
         print("|" + String(repeating: "---|", count: columns.count + 1))
         for o in outcomes { print("| \(o.spec) | " + columns.map { o.row[$0] ?? "-" }.joined(separator: " | ") + " |") }
@@ -107,48 +116,62 @@ final class CSafetyTests: XCTestCase {
             let expected = try Interpreter(graph: graph).run(input).data
             try writeFileAtomically(Array(driverSource(prefix: prefix).utf8), to: dir + "/driver.c")
 
-            let common = ["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I", dir, dir + "/driver.c", dir + "/\(prefix).c",
-                          dir + "/weights.o", "-lm"]
-            func run(_ label: String, flags: [String], wrapper: [String] = [], extra: [String] = []) throws {
+            let code = dir + "/\(prefix).c"
+            let driver = ["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I", dir, dir + "/driver.c"]
+            let link = [dir + "/weights.o", "-lm"]
+            /// Builds `sources` (the code file or its object) with the driver and runs it; nil when it passed.
+            func run(_ label: String, flags: [String], sources: [String], wrapper: [String] = []) throws -> String? {
                 let t0 = Date()
-                let exe = dir + "/prog-" + label.replacingOccurrences(of: "+", with: "-")
-                try compile(gcc, flags + common + ["-o", exe])
-                let out = dir + "/logits-\(label).bin"
-                let argv = wrapper + [exe, dir + "/input.bin", out] + extra
+                let exe = dir + "/prog-" + String(label.map { $0.isLetter || $0.isNumber ? $0 : "-" })
+                try compile(gcc, flags + driver + sources + link + ["-o", exe])
+                let out = dir + "/logits-\(exe.split(separator: "/").last!).bin"
+                let argv = wrapper + [exe, dir + "/input.bin", out]
                 let r = try runProcess(argv[0], Array(argv.dropFirst()))
                 guard r.status == 0, r.stdout.contains("ok") else {
-                    o.failures.append("\(label): exit \(r.status)\n\(r.stdout)\n\(String(r.stderr.suffix(6000)))")
                     o.row[label] = "FAIL"
-                    return
+                    return "\(label): exit \(r.status)\n\(r.stdout)\n\(String(r.stderr.suffix(6000)))"
                 }
                 let logits = try readFloats(out)
                 let err = relativeError(logits, expected)
                 if err > 1e-4 || top(5, logits) != top(5, expected) {
-                    o.failures.append("\(label): differs from the interpreter (max diff / max|logit| = \(err))")
                     o.row[label] = "FAIL"
-                    return
+                    return "\(label): differs from the interpreter (max diff / max|logit| = \(err))"
                 }
                 o.row[label] = String(format: "ok %.0fs", Date().timeIntervalSince(t0))
+                return nil
             }
-            let asan = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-            try run("asan+ubsan", flags: asan)
-            // The widest vectors this machine has: other strips, other tails.
-            try run("asan+ubsan native", flags: asan + ["-march=native"])
-            try run("guard", flags: ["-O2"])
-            try run("guard O3 native", flags: ["-O3", "-march=native"])
-            if valgrind && valgrindSpecs.contains(spec.name) {
-                try run("valgrind", flags: ["-O1", "-DSN_VALGRIND"], wrapper: ["valgrind", "-q", "--error-exitcode=1", "--leak-check=no"])
+            func check(_ label: String, flags: [String], sources: [String], wrapper: [String] = []) throws {
+                if let failure = try run(label, flags: flags, sources: sources, wrapper: wrapper) { o.failures.append(failure) }
             }
-            try run("tsan", flags: ["-O1", "-fsanitize=thread", "-pthread", "-DSN_THREADS"])
 
+            let index = BuiltinSpecs.all.firstIndex { $0.name == spec.name } ?? 0
+            let sanitize = ["-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+            for native in full ? [false, true] : [index % 2 == 1] {
+                let label = native ? "asan+ubsan native" : "asan+ubsan"
+                let march = native ? ["-march=native"] : []
+                if let failure = try run(label, flags: sanitize + ["-fsanitize-undefined-trap-on-error"] + march, sources: [code]) {
+                    // Again with UBSan's runtime, for a report that names the check and the line.
+                    let detail = try run(label + " diagnostics", flags: sanitize + march, sources: [code])
+                    o.failures.append(failure + "\n" + (detail ?? "(passes with UBSan's runtime)"))
+                    o.row[label] = "FAIL"
+                }
+            }
+            if valgrind && (full || valgrindSpecs.contains(spec.name)) {
+                try check("valgrind", flags: ["-O1", "-DSN_VALGRIND"], sources: [code],
+                          wrapper: ["valgrind", "-q", "--error-exitcode=1", "--leak-check=no"])
+            }
+            if full || threadSpecs.contains(spec.name) {
+                try check("tsan", flags: ["-O1", "-fsanitize=thread", "-pthread", "-DSN_THREADS"], sources: [code])
+            }
+            guard full || stackSpecs.contains(spec.name) else { throw Done() }
             for flags in stackFlags {
                 let label = "stack " + flags.joined(separator: " ").replacingOccurrences(of: "-march=", with: "").replacingOccurrences(of: "-", with: "")
-                let su = dir + "/\(prefix).su"
+                let tag = flags.joined().replacingOccurrences(of: "-march=", with: "").replacingOccurrences(of: "-", with: "")
+                let obj = dir + "/\(prefix)-\(tag).o", su = dir + "/\(prefix)-\(tag).su"
                 try? FileManager.default.removeItem(atPath: su)
-                let obj = dir + "/\(prefix).o"
-                let r = try runProcess(gcc, ["-std=c11", "-fstack-usage", "-c"] + flags + [dir + "/\(prefix).c", "-o", obj], environment: nil)
+                let r = try runProcess(gcc, ["-std=c11", "-Wall", "-Wextra", "-Werror", "-fstack-usage", "-c"] + flags + [code, "-o", obj])
                 guard r.status == 0 else { o.failures.append("\(label): gcc failed\n\(r.stderr)"); continue }
-                // gcc names the .su after the object: PREFIX.su beside it.
+                // gcc names the .su after the object.
                 let text = try String(contentsOfFile: su, encoding: .utf8)
                 var total = 0
                 for line in text.split(separator: "\n") {
@@ -165,13 +188,19 @@ final class CSafetyTests: XCTestCase {
                 if total > declared {
                     o.failures.append("\(label): \(prefix)_infer uses \(total) bytes of stack, more than \(upper)_STACK_BYTES_MAX = \(declared):\n\(text)")
                 }
+                if flags == ["-O2"] || flags == ["-O3", "-march=native"] {
+                    try check("guard " + label.dropFirst("stack ".count), flags: flags, sources: [obj])
+                }
             }
+        } catch is Done {
         } catch {
             o.failures.append("\(error)")
         }
         o.row["seconds"] = String(format: "%.0f", Date().timeIntervalSince(started))
         return o
     }
+
+    struct Done: Error {}
 
     static func compile(_ gcc: String, _ args: [String]) throws {
         let r = try runProcess(gcc, args)
