@@ -2,9 +2,10 @@ import Foundation
 import ShuffleNetKit
 
 let usage = """
-usage: shufflenet-gen --spec S [--weights W] [--backend c] [--out DIR] [--name PREFIX] [--seed N]
+usage: shufflenet-gen --spec S [--weights W] [--backend c|swift] [--out DIR] [--name PREFIX] [--seed N]
                       [--no-fold-bn] [--no-fuse-shuffle] [--allow-nonfinite]
          generate code (the default command): PREFIX.h, PREFIX.c and PREFIX_weights.c in DIR
+         (--backend swift: PREFIX.swift and PREFIX_weights.swift)
          (default generated/, PREFIX default shufflenet_<spec>)
        shufflenet-gen --spec S --check [--runs N] [--json]
          emit to a temporary folder, build with the system C compiler (cc -O3 -march=native),
