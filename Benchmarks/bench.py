@@ -207,11 +207,12 @@ def main():
         if swift_ok:
             try:
                 sw, _ = emit("swift", ["--backend", "swift"])
-                src = [f for f in os.listdir(sw) if f.endswith(".swift")][0]
+                sources = sorted(f"{sw}/{f}" for f in os.listdir(sw) if f.endswith(".swift"))
                 t0 = time.perf_counter()
-                sh(["swiftc", "-O", "-D", "SHUFFLENET_MAIN", f"{sw}/{src}", "-o", f"{sw}/prog-swift"])
+                sh(["swiftc", "-O", "-target-cpu", "native", "-D", "SHUFFLENET_AVX512" if "avx512f" in info["flags"] else "SHUFFLENET_AVX2",
+                    "-D", "SHUFFLENET_MAIN"] + sources + ["-o", f"{sw}/prog-swift"])
                 build_times["Swift swiftc -O"] = time.perf_counter() - t0
-                engines.append(Program("Swift swiftc -O", [f"{sw}/prog-swift", input_npy, f"{d}/out.npy"]))
+                engines.append(Program("Swift swiftc -O -target-cpu native", [f"{sw}/prog-swift", input_npy, f"{d}/out.npy"]))
             except subprocess.CalledProcessError as e:
                 print(f"   Swift backend skipped: {e.stderr.strip().splitlines()[-1] if e.stderr else e}", flush=True)
                 swift_ok = False
