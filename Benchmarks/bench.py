@@ -209,8 +209,8 @@ def main():
                 sw, _ = emit("swift", ["--backend", "swift"])
                 sources = sorted(f"{sw}/{f}" for f in os.listdir(sw) if f.endswith(".swift"))
                 t0 = time.perf_counter()
-                sh(["swiftc", "-O", "-target-cpu", "native", "-D", "SHUFFLENET_AVX512" if "avx512f" in info["flags"] else "SHUFFLENET_AVX2",
-                    "-D", "SHUFFLENET_MAIN"] + sources + ["-o", f"{sw}/prog-swift"])
+                wide = ["-D", "SHUFFLENET_AVX512"] if "avx512f" in info["flags"] else (["-D", "SHUFFLENET_AVX2"] if "avx2" in info["flags"] else [])
+                sh(["swiftc", "-O", "-target-cpu", "native"] + wide + ["-D", "SHUFFLENET_MAIN"] + sources + ["-o", f"{sw}/prog-swift"])
                 build_times["Swift swiftc -O"] = time.perf_counter() - t0
                 engines.append(Program("Swift swiftc -O -target-cpu native", [f"{sw}/prog-swift", input_npy, f"{d}/out.npy"]))
             except subprocess.CalledProcessError as e:
