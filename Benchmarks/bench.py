@@ -84,8 +84,7 @@ class Program(Timed):
         out, err = proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"{self.name} failed: {err}")
-        line = next(l for l in out.splitlines() if l.startswith("times:"))
-        return [float(t) for t in line.split()[1:]]
+        return parse_times(self.name, out)
 
 
 class CLIRun(Program):
@@ -95,8 +94,14 @@ class CLIRun(Program):
         out, err = proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"{self.name} failed: {err}")
-        line = next(l for l in out.splitlines() if l.startswith("times:"))
-        return [float(t) for t in line.split()[1:]]
+        return parse_times(self.name, out)
+
+
+def parse_times(name, out):
+    line = next((l for l in out.splitlines() if l.startswith("times:")), None)
+    if line is None:
+        raise RuntimeError(f"{name} printed no 'times:' line; its output was:\n{out}")
+    return [float(t) for t in line.split()[1:]]
 
 
 class Worker(Timed):

@@ -949,7 +949,7 @@ private func snCopyPlanes(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<In
 #if SHUFFLENET_MAIN
 /// A small program around ShufflenetV2_1_0x.infer: `./prog input.npy logits.npy [runs]` reads a
 /// float32 .npy image, writes the logits as .npy and prints the top 5 classes; with `runs`
-/// it also times that many inferences and prints the median in milliseconds.
+/// it also times that many inferences and prints the median and every time in milliseconds.
 @main
 enum ShufflenetV2_1_0xProgram {
     static func fail(_ message: String, status: Int32 = 1) -> Never {
@@ -1021,6 +1021,7 @@ enum ShufflenetV2_1_0xProgram {
             ms.sort()
             print(String(format: "latency: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d runs",
                          ms[runs / 2], ms[runs / 10], ms[(runs * 9) / 10], runs))
+            print("times:" + ms.map { String(format: " %.4f", $0) }.joined())
         }
         let result = Array(UnsafeBufferPointer(start: logits, count: ShufflenetV2_1_0x.outputCount))
         writeNpy(args[2], result)

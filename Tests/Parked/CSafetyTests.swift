@@ -2,6 +2,17 @@ import Foundation
 import ShuffleNetKit
 import XCTest
 
+/// Hands out spec indices to the worker threads and collects their outcomes.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+    private(set) var results: [CSafetyTests.Outcome] = []
+    init(count: Int) { self.count = count }
+    func take() -> Int? { lock.withLock { next < count ? { next += 1; return next - 1 }() : nil } }
+    func put(_ o: CSafetyTests.Outcome) { lock.withLock { results.append(o) } }
+}
+
 /// The emitted C is memory-safe, thread-safe and stack-bounded, by test:
 ///
 /// - every built-in spec: a build under `-fsanitize=address,undefined
@@ -31,16 +42,6 @@ import XCTest
 /// The weights are linked as the exact float32 blob the weights file spells out
 /// (`.incbin` of `LayerProgram.weights`): compiling 15 weights files of up to 100 MB of C
 /// takes minutes and tests nothing about memory safety (CBackendTests compiles them).
-final class WorkQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private let count: Int
-    private(set) var results: [CSafetyTests.Outcome] = []
-    init(count: Int) { self.count = count }
-    func take() -> Int? { lock.withLock { next < count ? { next += 1; return next - 1 }() : nil } }
-    func put(_ o: CSafetyTests.Outcome) { lock.withLock { results.append(o) } }
-}
-
 final class CSafetyTests: XCTestCase {
     static let full = ProcessInfo.processInfo.environment["SHUFFLENET_SAFETY_FULL"] != nil
     static let valgrindSpecs: Set<String> = ["v2-0.5x", "v1-g3-0.5x", "v1-g1-1.0x"]

@@ -44,10 +44,14 @@ final class SwiftBackendTests: XCTestCase {
         let err = relativeError(logits, e.expected)
         XCTAssertLessThanOrEqual(err, 1e-4, "\(label): \(err)", file: file, line: line)
         XCTAssertEqual(top(5, logits), top(5, e.expected), label, file: file, line: line)
-        // The program prints the latency line and the same top 5 as the C program.
+        // The program prints the latency line, every time (Benchmarks/bench.py reads that
+        // line) and the same top 5 as the C program.
         let lines = run.stdout.split(separator: "\n")
         XCTAssertTrue(lines.first?.hasPrefix("latency: median ") == true, "\(label): \(run.stdout)", file: file, line: line)
-        let printed = lines.dropFirst().compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+        let times = lines.dropFirst().first.map { $0.split(separator: " ") } ?? []
+        XCTAssertEqual(times.first, "times:", "\(label): \(run.stdout)", file: file, line: line)
+        XCTAssertEqual(times.dropFirst().compactMap { Double($0) }.filter { $0 > 0 }.count, 2, "\(label): \(run.stdout)", file: file, line: line)
+        let printed = lines.dropFirst(2).compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
         XCTAssertEqual(printed, top(5, e.expected), label, file: file, line: line)
         print("Swift \(label): max abs diff / max|logit| = \(err)")
         return run.stdout
