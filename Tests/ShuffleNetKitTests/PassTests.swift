@@ -57,8 +57,8 @@ final class PassTests: XCTestCase {
     func testFuseConvMaxPool() throws {
         for g in try assertPreserves("fuseConvMaxPool", { fuseConvMaxPool(fuseActivations(try foldBatchNorm($0))) }) {
             XCTAssertFalse(g.nodes.contains { $0.op.kind == "maxpool" }, g.spec.name)
-            // The ring holds 3 rows of the first conv's output (and one input strip), not the whole map.
-            XCTAssertEqual(g.scratchBytes(1), (3 * g.nodes[1].shape.c + 1) * 112 * 4, g.spec.name)
+            // The ring holds 3 rows of the first conv's output (and a strip per tap), not the whole map.
+            XCTAssertEqual(g.scratchBytes(1), (3 * g.nodes[1].shape.c + 3 * 3 * 3) * 112 * 4, g.spec.name)
         }
     }
 

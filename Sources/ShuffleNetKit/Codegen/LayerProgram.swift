@@ -18,7 +18,11 @@ public struct LayerProgram: Sendable {
     }
 
     public enum Kernel: Equatable, Sendable {
+        /// Weights packed [ceil(o/4)][k][4]: vectors over pixels, blocks of 4 output rows.
         case pointwise(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
+        /// The same convolution over a small plane, vectors over output channels: weights
+        /// packed [ceil(o/16)][k][16] and the bias padded to a multiple of 16, zeros past o.
+        case pointwiseChannelBlocked(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
         case depthwise3x3(input: Operand, c: Int, h: Int, w: Int, stride: Int, weights: Int, bias: Int?, output: Operand, oh: Int, ow: Int, relu: Bool)
         case convDirect(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int, output: Operand, oh: Int, ow: Int, relu: Bool)
         case convMaxPool(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int,
@@ -52,9 +56,16 @@ public struct LayerProgram: Sendable {
 }
 
 extension LayerProgram {
+    /// Channels per packed block of `pointwiseChannelBlocked` weights.
+    public static let channelBlock = 16
+    /// Planes of at most this many pixels get `pointwiseChannelBlocked`: at 7x7 a strip of
+    /// pixel vectors is mostly tail, while the channel counts there are large.
+    public static let channelBlockedMaxPixels = 64
+
     /// Lowers an optimized graph. Fails on non-finite weights (unless allowed) and on ops
-    /// no kernel covers.
-    public init(graph g: Graph, allowNonFinite: Bool = false) throws {
+    /// no kernel covers. `channelBlocked: false` keeps every 1x1 conv on the pixel-vector
+    /// kernel.
+    public init(graph g: Graph, allowNonFinite: Bool = false, channelBlocked: Bool = true) throws {
         let layout = ArenaLayout(g)
         try validate(layout.plan)
         var weights: [Float] = []
@@ -103,37 +114,39 @@ extension LayerProgram {
                 let w = param(c.weight), bias = c.bias.map(param)
                 let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
                 let inPlanes = g.inputPlanes(i, 0)
+                let blocked = channelBlocked && s.h * s.w <= Self.channelBlockedMaxPixels
+                let rowsPerBlock = blocked ? Self.channelBlock : 4
                 for group in 0..<c.groups {
-                    var packed: [Float] = []
-                    for block in stride(from: 0, to: og, by: 4) {
-                        for k in 0..<kg {
-                            for r in 0..<4 {
-                                let row = group * og + block + r
-                                packed.append(block + r < og ? w[row * kg + k] : 0)
-                            }
-                        }
+                    let rows = Array(w[(group * og * kg)..<((group + 1) * og * kg)])
+                    let wOff = try append(Self.packRowBlocks(rows, rows: og, columns: kg, block: rowsPerBlock), c.weight)
+                    let bOff = try bias.map { b -> Int in
+                        var values = Array(b[(group * og)..<((group + 1) * og)])
+                        if blocked { values += [Float](repeating: 0, count: (rowsPerBlock - og % rowsPerBlock) % rowsPerBlock) }
+                        return try append(values, c.bias!)
                     }
-                    let wOff = try append(packed, c.weight)
-                    let bOff = try bias.map { try append(Array($0[(group * og)..<((group + 1) * og)]), c.bias!) }
-                    kernels.append(.pointwise(
-                        input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
-                        k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
-                        output: operand(node.outputBuffer(self: i), Array(outPlanes[(group * og)..<((group + 1) * og)])),
-                        accumulate: c.residual, relu: c.relu))
+                    let input = operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)]))
+                    let output = operand(node.outputBuffer(self: i), Array(outPlanes[(group * og)..<((group + 1) * og)]))
+                    kernels.append(blocked
+                        ? .pointwiseChannelBlocked(input: input, k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
+                                                   output: output, accumulate: c.residual, relu: c.relu)
+                        : .pointwise(input: input, k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
+                                     output: output, accumulate: c.residual, relu: c.relu))
                 }
             case .conv(let c) where c.isDepthwise && c.kernel == 3 && c.padding == 1 && !c.residual && c.maxPool == nil:
                 kernels.append(.depthwise3x3(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, stride: c.stride,
                                              weights: try append(param(c.weight), c.weight), bias: try c.bias.map { try append(param($0), $0) },
                                              output: out, oh: s.h, ow: s.w, relu: c.relu))
             case .conv(let c) where c.groups == 1 && !c.residual && node.inputChannels[0] == nil:
-                let w = try append(param(c.weight), c.weight)
                 let b = try c.bias.map { try append(param($0), $0) }
                 if let pool = c.maxPool, let cs = c.convShape {
+                    // Each conv row is a 1x1 conv over its C*K*K tap strips: packed as one.
+                    let w = try append(Self.packRowBlocks(param(c.weight), rows: c.outChannels, columns: c.inChannels * c.kernel * c.kernel), c.weight)
                     kernels.append(.convMaxPool(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, weights: w, bias: b,
                                                 o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, ch: cs.h, cw: cs.w,
                                                 relu: c.relu, pool: pool, output: out, oh: s.h, ow: s.w,
                                                 ring: layout.offset(of: .scratch(i))! / 4))
                 } else {
+                    let w = try append(param(c.weight), c.weight)
                     kernels.append(.convDirect(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, weights: w, bias: b,
                                                o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, output: out,
                                                oh: s.h, ow: s.w, relu: c.relu))
@@ -193,6 +206,19 @@ extension LayerProgram {
         self.init(spec: g.spec, layers: layers, weights: weights, tables: tables, zeroRow: zeroRow, arenaBytes: layout.plan.arenaBytes,
                   lowerBound: layout.lowerBound, inputCount: input.count, outputCount: g.nodes[g.output].shape.count,
                   summary: "\(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n * weights: \(grouped(weights.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
+    }
+
+    /// A row-major [rows][columns] matrix as [ceil(rows/block)][columns][block], zeros past
+    /// the last row: the order the 1x1 kernels read their weights in.
+    static func packRowBlocks(_ w: [Float], rows: Int, columns: Int, block: Int = 4) -> [Float] {
+        var packed: [Float] = []
+        packed.reserveCapacity((rows + block - 1) / block * block * columns)
+        for first in stride(from: 0, to: rows, by: block) {
+            for k in 0..<columns {
+                for r in first..<(first + block) { packed.append(r < rows ? w[r * columns + k] : 0) }
+            }
+        }
+        return packed
     }
 
     /// `stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes planes 58..115 of stage3.0.branch1.pw`

@@ -26,9 +26,9 @@ public func fuseConvMaxPool(_ graph: Graph) -> Graph {
 
 extension Graph {
     /// Working memory a node needs besides its inputs and output, in bytes: the row ring
-    /// of a conv streamed into a max pool, and one row for the input strip of a tap.
+    /// of a conv streamed into a max pool, and one strip of input columns per tap.
     public func scratchBytes(_ i: Int) -> Int {
         guard case .conv(let c) = nodes[i].op, let pool = c.maxPool, let s = c.convShape else { return 0 }
-        return (pool.kernel * s.c + 1) * s.w * MemoryLayout<Float>.size
+        return (pool.kernel * s.c + c.inChannels * c.kernel * c.kernel) * s.w * MemoryLayout<Float>.size
     }
 }

@@ -67,9 +67,11 @@ public struct CEmitter {
 
     func call(_ k: LayerProgram.Kernel) -> String {
         switch k {
-        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu):
+        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu),
+             let .pointwiseChannelBlocked(input, kk, pixels, weights, bias, o, output, accumulate, relu):
             let (i, o2) = (operand(input), operand(output))
-            return "sn_pointwise(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(flag(accumulate)), \(flag(relu)))"
+            let name = if case .pointwise = k { "sn_pointwise" } else { "sn_pointwise_cb" }
+            return "\(name)(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(flag(accumulate)), \(flag(relu)))"
         case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
             let (i, o) = (operand(input), operand(output))
             return "sn_depthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(flag(relu)), zero_row)"

@@ -159,9 +159,11 @@ public struct SwiftEmitter {
 
     func call(_ k: LayerProgram.Kernel) -> String {
         switch k {
-        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu):
+        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu),
+             let .pointwiseChannelBlocked(input, kk, pixels, weights, bias, o, output, accumulate, relu):
             let (i, o2) = (operand(input), operand(output))
-            return "snPointwise(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(accumulate), \(relu))"
+            let name = if case .pointwise = k { "snPointwise" } else { "snPointwiseChannelBlocked" }
+            return "\(name)(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(accumulate), \(relu))"
         case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
             let (i, o) = (operand(input), operand(output))
             return "snDepthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(relu), Z)"
