@@ -115,12 +115,30 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     SN_POINTWISE_BLOCK(4)
     SN_POINTWISE_BLOCK(2)
     SN_POINTWISE_BLOCK(1)
-    /* The last few pixels: one more vector ending at P, overlapping pixels already done
-     * (recomputing them writes the same values; input and output never alias). Not when
-     * accumulating in place, where a second pass would add the residual twice. */
-    if (p < P && P >= SN_VEC && !accumulate) {
-        p = P - SN_VEC;
-        SN_POINTWISE_BLOCK(1)
+    /* The last few pixels: one more vector ending at P, overlapping pixels already done,
+     * whose lanes keep the values they have (so a residual is not added twice). */
+    if (p < P && P >= SN_VEC) {
+        const int p0 = P - SN_VEC;
+        sn_ivec fresh;
+        for (int l = 0; l < SN_VEC; l++) fresh[l] = p0 + l >= p ? -1 : 0;
+        for (int o0 = 0; o0 < O; o0 += 4) {
+            const float *wb = w + (size_t)(o0 / 4) * (size_t)K * 4;
+            const int rows = O - o0 < 4 ? O - o0 : 4;
+            sn_vec acc[4];
+            for (int r = 0; r < 4; r++) acc[r] = sn_splat((bias && r < rows) ? bias[o0 + r] : 0.0f);
+            for (int k = 0; k < K; k++) {
+                const sn_vec a = sn_load(SN_PLANE(in, in_idx, k, P) + p0);
+                for (int r = 0; r < 4; r++) acc[r] += sn_splat(wb[(size_t)k * 4 + r]) * a;
+            }
+            for (int r = 0; r < rows; r++) {
+                float *dst = SN_PLANE(out, out_idx, o0 + r, P) + p0;
+                const sn_vec old = sn_load(dst);
+                sn_vec y = accumulate ? acc[r] + old : acc[r];
+                if (relu) y = sn_relu(y);
+                sn_store(dst, (sn_vec)(((sn_ivec)y & fresh) | ((sn_ivec)old & ~fresh)));
+            }
+        }
+        p = P;
     }
 #endif
     for (; p < P; p++) {
@@ -183,14 +201,16 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
             }                                                                               \
         }                                                                                   \
     }
-/* Pixel blocks of NR; channels in tiles of SN_CB_NV vectors, then one vector at a time up
- * to the padded channel count. */
+/* Pixel blocks of NR; channels in tiles of SN_CB_NV vectors, then 2, then 1, up to the
+ * padded channel count. */
 #define SN_POINTWISE_CB_BLOCK(NR)                                                           \
     for (; p + (NR) <= P; p += (NR)) {                                                      \
         const int padded = (O + SN_CB - 1) / SN_CB * SN_CB;                                 \
         int o0 = 0;                                                                         \
         for (; o0 + SN_CB_NV * SN_VEC <= padded; o0 += SN_CB_NV * SN_VEC)                   \
             SN_POINTWISE_CB_TILE(NR, SN_CB_NV)                                              \
+        for (; o0 + 2 * SN_VEC <= padded; o0 += 2 * SN_VEC)                                 \
+            SN_POINTWISE_CB_TILE(NR, 2)                                                     \
         for (; o0 < O; o0 += SN_VEC)                                                        \
             SN_POINTWISE_CB_TILE(NR, 1)                                                     \
     }

@@ -139,6 +139,11 @@ let args = CommandLine.arguments.dropFirst()
 do {
     guard let command = args.first else { throw UsageError(message: "no command given") }
     let rest = args.dropFirst()
+    // `shufflenet-gen info --help` asks for the usage, as `--help` alone does.
+    if rest.contains("--help") || rest.contains("-h") {
+        print(usage)
+        exit(0)
+    }
     switch command {
     case let flag where flag.hasPrefix("--") && flag != "--help":
         try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs"],

@@ -72,6 +72,8 @@ final class ExitCodeTests: XCTestCase {
     func testHelpAndUsage() throws {
         XCTAssertTrue(try cli(["--help"], 0).stdout.contains("exit codes: 0 success, 1 bad input"))
         try cli(["help"], 0)
+        XCTAssertTrue(try cli(["info", "--help"], 0).stdout.contains("exit codes: 0 success, 1 bad input"))
+        XCTAssertTrue(try cli(["--spec", "v2-0.5x", "-h"], 0).stdout.contains("usage: shufflenet-gen"))
         try cli([], 2, stderr: "no command given")
         try cli(["frobnicate"], 2, stderr: "unknown command 'frobnicate'")
     }
