@@ -130,11 +130,9 @@ class Worker(Timed):
         self.proc.wait()
 
 
-def peak_rss_of(argv):
-    """Peak resident set (KB) of one run of a program."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, usage = os.wait4(proc.pid, 0)
-    return usage.ru_maxrss
+def peak_rss_of(probe, argv):
+    """Peak resident set (KB) of one run of a program, through rss_probe.c (see there why)."""
+    return int(sh([probe] + argv).stdout.split()[-1])
 
 
 def have(module):
@@ -165,6 +163,7 @@ def main():
     # The machine's single-core peak, for the compute floor.
     sh(["cc", "-O3", "-march=native", os.path.join(ROOT, "Benchmarks", "peak_fma.c"), "-o", f"{scratch}/peak"])
     peak = float(re.search(r"peak ([0-9.]+)", sh([f"{scratch}/peak"]).stdout).group(1))
+    sh(["cc", "-O2", os.path.join(ROOT, "Benchmarks", "rss_probe.c"), "-o", f"{scratch}/rss_probe"])
     print(f"peak single-core FP32: {peak:.1f} GFLOP/s", flush=True)
     import json
     spec_macs = {}
@@ -242,7 +241,7 @@ def main():
             e.close()
         for e in engines + interpreters:
             argv = e.argv + (["--runs", "1"] if isinstance(e, CLIRun) else ["1"])
-            e.rss_kb = peak_rss_of(argv)
+            e.rss_kb = peak_rss_of(f"{scratch}/rss_probe", argv)
         arena = json.loads(sh([gen, "plan", "--spec", spec, "--json"]).stdout)["callerIO"]["arenaBytes"]
         ort = next((e for e in workers if e.name.startswith("ONNX")), None)
         rows = []
