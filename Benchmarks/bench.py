@@ -136,9 +136,11 @@ def peak_rss_of(probe, argv):
 
 
 def have(module):
+    # Found, not imported: importing torch here would make this process (and, through
+    # fork, every engine it starts) hundreds of MB larger.
+    import importlib.util
     try:
-        __import__(module)
-        return True
+        return importlib.util.find_spec(module) is not None
     except Exception:
         return False
 
