@@ -55,6 +55,9 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 #else
 #define SN_VEC 4
 #endif
+/* Unrolls a loop over a register tile's rows or vectors before scalar replacement, so a
+ * tile lives in registers, not in infer's stack frame. */
+#define SN_UNROLL _Pragma("GCC unroll 8")
 typedef float sn_vec __attribute__((vector_size(SN_VEC * sizeof(float))));
 typedef int32_t sn_ivec __attribute__((vector_size(SN_VEC * sizeof(float))));
 
@@ -66,40 +69,53 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
 
 SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
 
-/* out[o0 .. o0+rows) at pixels [p, p + n) of a 1x1 conv: the register block. Each step
- * over k loads n/SN_VEC input vectors and broadcasts 4 packed weights. */
+/* All output rows of a 1x1 conv at pixels [p, p + NV*SN_VEC), in register blocks of 4
+ * rows: each step over k loads NV input vectors and broadcasts 4 packed weights. STORE
+ * writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the masked last vector). */
 #ifdef SN_HAVE_VECTOR
-#define SN_POINTWISE_BLOCK(NV)                                                              \
-    for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) {                                    \
+#define SN_STORE_ALL(dst, y) sn_store((dst), (y))
+#define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
+#define SN_POINTWISE_STRIP(NV, p, STORE)                                                    \
+    {                                                                                       \
         for (int o0 = 0; o0 < O; o0 += 4) {                                                 \
             const float *wb = w + (size_t)(o0 / 4) * (size_t)K * 4;                         \
             const int rows = O - o0 < 4 ? O - o0 : 4;                                       \
             sn_vec acc[4][NV];                                                              \
+            SN_UNROLL                                                                       \
             for (int r = 0; r < 4; r++) {                                                   \
                 const sn_vec b = sn_splat((bias && r < rows) ? bias[o0 + r] : 0.0f);        \
+                SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) acc[r][v] = b;                               \
             }                                                                               \
             for (int k = 0; k < K; k++) {                                                   \
                 const float *src = SN_PLANE(in, in_idx, k, P) + p;                          \
                 sn_vec a[NV];                                                               \
+                SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) a[v] = sn_load(src + v * SN_VEC);            \
                 const float *wk = wb + (size_t)k * 4;                                       \
+                SN_UNROLL                                                                   \
                 for (int r = 0; r < 4; r++) {                                               \
                     const sn_vec wv = sn_splat(wk[r]);                                      \
+                    SN_UNROLL                                                               \
                     for (int v = 0; v < (NV); v++) acc[r][v] += wv * a[v];                  \
                 }                                                                           \
             }                                                                               \
-            for (int r = 0; r < rows; r++) {                                                \
+            SN_UNROLL                                                                       \
+            for (int r = 0; r < 4; r++) {                                                   \
+                if (r >= rows) break;                                                       \
                 float *dst = SN_PLANE(out, out_idx, o0 + r, P) + p;                         \
+                SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) {                                            \
                     sn_vec y = acc[r][v];                                                   \
                     if (accumulate) y += sn_load(dst + v * SN_VEC);                         \
                     if (relu) y = sn_relu(y);                                               \
-                    sn_store(dst + v * SN_VEC, y);                                          \
+                    STORE(dst + v * SN_VEC, y);                                             \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
+#define SN_POINTWISE_BLOCK(NV)                                                              \
+    for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) SN_POINTWISE_STRIP(NV, p, SN_STORE_ALL)
 #endif
 
 /* 1x1 convolution (one group) over P pixels: out[o] = act(bias[o] + sum_k w[o][k] in[k]
@@ -121,23 +137,7 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
         const int p0 = P - SN_VEC;
         sn_ivec fresh;
         for (int l = 0; l < SN_VEC; l++) fresh[l] = p0 + l >= p ? -1 : 0;
-        for (int o0 = 0; o0 < O; o0 += 4) {
-            const float *wb = w + (size_t)(o0 / 4) * (size_t)K * 4;
-            const int rows = O - o0 < 4 ? O - o0 : 4;
-            sn_vec acc[4];
-            for (int r = 0; r < 4; r++) acc[r] = sn_splat((bias && r < rows) ? bias[o0 + r] : 0.0f);
-            for (int k = 0; k < K; k++) {
-                const sn_vec a = sn_load(SN_PLANE(in, in_idx, k, P) + p0);
-                for (int r = 0; r < 4; r++) acc[r] += sn_splat(wb[(size_t)k * 4 + r]) * a;
-            }
-            for (int r = 0; r < rows; r++) {
-                float *dst = SN_PLANE(out, out_idx, o0 + r, P) + p0;
-                const sn_vec old = sn_load(dst);
-                sn_vec y = accumulate ? acc[r] + old : acc[r];
-                if (relu) y = sn_relu(y);
-                sn_store(dst, (sn_vec)(((sn_ivec)y & fresh) | ((sn_ivec)old & ~fresh)));
-            }
-        }
+        SN_POINTWISE_STRIP(1, p0, SN_STORE_FRESH)
         p = P;
     }
 #endif
@@ -165,39 +165,56 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
  * granules of 16 output channels, [ceil(O/16)][K][16], and the bias padded to a multiple
  * of 16 (zeros past O). A tile is NV vectors of channels x NR pixels: each step over k
  * loads NV weight vectors and broadcasts NR pixels; the finished tile goes to its planes
- * lane by lane. */
+ * lane by lane, one channel vector at a time. */
 #define SN_CB 16
 #define SN_CB_W(w, K, o, k) ((w) + (size_t)((o) / SN_CB) * (size_t)(K) * SN_CB + (size_t)(k) * SN_CB + (o) % SN_CB)
 #ifdef SN_HAVE_VECTOR
+/* NV*NR accumulators + NV weights + 1 broadcast must fit the register file (32 vectors
+ * with AVX-512, 16 below it), or the tile spills into infer's stack frame. */
 #if SN_VEC == 16
-#define SN_CB_NV 4
+#define SN_CB_NV 3
 #define SN_CB_NR 7
 #else
-#define SN_CB_NV 4
+#define SN_CB_NV 3
 #define SN_CB_NR 3
 #endif
 #define SN_POINTWISE_CB_TILE(NR, NV)                                                        \
     {                                                                                       \
         const int rows = O - o0 < (NV) * SN_VEC ? O - o0 : (NV) * SN_VEC;                   \
         sn_vec acc[NR][NV];                                                                 \
+        SN_UNROLL                                                                           \
         for (int v = 0; v < (NV); v++) {                                                    \
             const sn_vec b = bias ? sn_load(bias + o0 + v * SN_VEC) : sn_splat(0.0f);       \
+            SN_UNROLL                                                                       \
             for (int j = 0; j < (NR); j++) acc[j][v] = b;                                   \
         }                                                                                   \
         for (int k = 0; k < K; k++) {                                                       \
             const float *src = SN_PLANE(in, in_idx, k, P) + p;                              \
             sn_vec wv[NV];                                                                  \
+            SN_UNROLL                                                                       \
             for (int v = 0; v < (NV); v++) wv[v] = sn_load(SN_CB_W(w, K, o0 + v * SN_VEC, k)); \
+            SN_UNROLL                                                                       \
             for (int j = 0; j < (NR); j++) {                                                \
                 const sn_vec a = sn_splat(src[j]);                                          \
+                SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) acc[j][v] += a * wv[v];                      \
             }                                                                               \
         }                                                                                   \
-        for (int c = 0; c < rows; c++) {                                                    \
-            float *dst = SN_PLANE(out, out_idx, o0 + c, P) + p;                             \
-            for (int j = 0; j < (NR); j++) {                                                \
-                const float y = acc[j][c / SN_VEC][c % SN_VEC] + (accumulate ? dst[j] : 0.0f); \
-                dst[j] = relu ? sn_relu1(y) : y;                                            \
+        /* one vector of channels at a time through a small buffer */                     \
+        SN_UNROLL                                                                           \
+        for (int v = 0; v < (NV); v++) {                                                    \
+            if (v * SN_VEC >= rows) break;                                                  \
+            float lanes[NR][SN_VEC];                                                        \
+            SN_UNROLL                                                                       \
+            for (int j = 0; j < (NR); j++) sn_store(lanes[j], acc[j][v]);                   \
+            const int n = rows - v * SN_VEC < SN_VEC ? rows - v * SN_VEC : SN_VEC;          \
+            for (int c = 0; c < n; c++) {                                                   \
+                float *dst = SN_PLANE(out, out_idx, o0 + v * SN_VEC + c, P) + p;            \
+                SN_UNROLL                                                                   \
+                for (int j = 0; j < (NR); j++) {                                            \
+                    const float y = lanes[j][c] + (accumulate ? dst[j] : 0.0f);             \
+                    dst[j] = relu ? sn_relu1(y) : y;                                        \
+                }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
@@ -303,48 +320,6 @@ SN_INLINE void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
                 }
                 yr[ox] = relu ? sn_relu1(v) : v;
             }
-        }
-    }
-}
-
-/* One output row of a direct KxK convolution (groups 1, contiguous input) into row[O][OW]. */
-SN_INLINE void sn_conv_row(const float *SN_RESTRICT in, int C, int H, int Wd, const float *SN_RESTRICT w,
-                           const float *bias, int O, int K, int stride, int pad, int oy, int OW,
-                           float *SN_RESTRICT row, size_t row_stride, int relu) {
-    for (int o = 0; o < O; o++) {
-        float *yr = row + (size_t)o * row_stride;
-        const float b = bias ? bias[o] : 0.0f;
-        for (int ox = 0; ox < OW; ox++) yr[ox] = b;
-        for (int c = 0; c < C; c++) {
-            for (int ky = 0; ky < K; ky++) {
-                const int iy = oy * stride - pad + ky;
-                if (iy < 0 || iy >= H) continue;
-                const float *xr = in + ((size_t)c * H + iy) * Wd;
-                for (int kx = 0; kx < K; kx++) {
-                    const float kv = w[(((size_t)o * C + c) * K + ky) * K + kx];
-                    /* output columns whose input column ox*stride - pad + kx is inside the row */
-                    const int lo = kx >= pad ? 0 : (pad - kx + stride - 1) / stride;
-                    int hi = Wd - 1 + pad - kx < 0 ? 0 : (Wd - 1 + pad - kx) / stride + 1;
-                    if (hi > OW) hi = OW;
-                    const float *xs = xr - pad + kx;
-                    for (int ox = lo; ox < hi; ox++) yr[ox] += kv * xs[ox * stride];
-                }
-            }
-        }
-        if (relu) for (int ox = 0; ox < OW; ox++) yr[ox] = sn_relu1(yr[ox]);
-    }
-}
-
-/* Direct KxK convolution, groups 1 (the first conv when it is not streamed into its pool). */
-SN_INLINE void sn_conv_direct(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
-                              int K, int stride, int pad, float *out, const int32_t *out_idx, int OH, int OW, int relu) {
-    for (int oy = 0; oy < OH; oy++) {
-        if (out_idx == NULL) {
-            sn_conv_row(in, C, H, Wd, w, bias, O, K, stride, pad, oy, OW, out + (size_t)oy * OW, (size_t)OH * OW, relu);
-        } else {
-            for (int o = 0; o < O; o++)
-                sn_conv_row(in, C, H, Wd, w + (size_t)o * C * K * K, bias ? bias + o : NULL, 1, K, stride, pad, oy, OW,
-                            SN_PLANE(out, out_idx, o, OH * OW) + (size_t)oy * OW, 0, relu);
         }
     }
 }
@@ -470,41 +445,6 @@ SN_INLINE void sn_linear(const float *SN_RESTRICT in, const int32_t *in_idx, int
         const float *wk = w + (size_t)k * O;
         for (int o = 0; o < O; o++) out[o] += wk[o] * x;
     }
-}
-
-/* Unfolded BatchNorm (only with --no-fold-bn): y = (x - mean) / sqrt(var + eps) * g + b. */
-SN_INLINE void sn_batchnorm(const float *in, const int32_t *in_idx, int C, int P, const float *gamma, const float *beta,
-                            const float *mean, const float *var, float eps, float *out, const int32_t *out_idx) {
-    for (int c = 0; c < C; c++) {
-        const float *x = SN_PLANE(in, in_idx, c, P);
-        float *y = SN_PLANE(out, out_idx, c, P);
-        const float inv = 1.0f / sqrtf(var[c] + eps);
-        for (int p = 0; p < P; p++) y[p] = (x[p] - mean[c]) * inv * gamma[c] + beta[c];
-    }
-}
-
-/* Elementwise ops left only when fusion is switched off. */
-SN_INLINE void sn_relu_planes(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
-    for (int c = 0; c < C; c++) {
-        const float *x = SN_PLANE(in, in_idx, c, P);
-        float *y = SN_PLANE(out, out_idx, c, P);
-        for (int p = 0; p < P; p++) y[p] = sn_relu1(x[p]);
-    }
-}
-
-SN_INLINE void sn_add_planes(const float *a, const int32_t *a_idx, const float *b, const int32_t *b_idx, int C, int P,
-                             float *out, const int32_t *out_idx) {
-    for (int c = 0; c < C; c++) {
-        const float *x = SN_PLANE(a, a_idx, c, P), *z = SN_PLANE(b, b_idx, c, P);
-        float *y = SN_PLANE(out, out_idx, c, P);
-        for (int p = 0; p < P; p++) y[p] = x[p] + z[p];
-    }
-}
-
-/* Split, concat and shuffle when they are not eliminated (--no-fuse-shuffle): plane copies. */
-SN_INLINE void sn_copy_planes(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
-    for (int c = 0; c < C; c++)
-        memmove(SN_PLANE(out, out_idx, c, P), SN_PLANE(in, in_idx, c, P), (size_t)P * sizeof(float));
 }
 
 /* Static channel maps: plane indices a layer reads or writes when they are not one run. */

@@ -23,8 +23,9 @@ extern "C" {
 #define SHUFFLENET_V1_G3_1_0X_ARENA_BYTES 1241856
 #define SHUFFLENET_V1_G3_1_0X_ARENA_ALIGNMENT 64
 /* Upper bound of the stack shufflenet_v1_g3_1_0x_infer uses (its kernels are inlined into it; beyond
- * that it calls only C library functions such as memmove). The tests check it against gcc
- * -fstack-usage for every built-in spec at -O2 and -O3, with and without -march=native. */
+ * that it calls only C library functions such as memmove). shufflenet-gen's tests check it
+ * with gcc -fstack-usage: on every built-in spec at -O2 and -O3, with and without
+ * -march=native, in their full run; on the largest frames at -O3 -march=native in CI. */
 #define SHUFFLENET_V1_G3_1_0X_STACK_BYTES_MAX 4096
 
 /* Returns 0 on success, -1 if a pointer is NULL or the arena is not 64-byte aligned. */

@@ -106,6 +106,27 @@ final class CBackendTests: XCTestCase {
         }
     }
 
+    /// clang warns about static functions a file never calls (gcc does not): the emitted
+    /// file carries only the kernels its network calls, in every build mode and ablation.
+    func testWarningFreeUnderClang() throws {
+        guard (try? runProcess("clang", ["--version"]))?.status == 0 else { throw XCTSkip("clang is not installed") }
+        for name in ["v2-0.5x", "v1-g3-0.5x"] {
+            for (tag, options) in [("", OptimizerOptions()), ("no-fold-bn", OptimizerOptions(foldBatchNorm: false)),
+                                   ("no-fuse-shuffle", OptimizerOptions(eliminateDataMovement: false)),
+                                   ("nothing", OptimizerOptions(foldBatchNorm: false, fuseActivations: false, eliminateDataMovement: false, streamConvPool: false))] {
+                var request = GenerateRequest(spec: BuiltinSpecs.named(name)!)
+                request.options = options
+                let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-clang-\(getpid())-\(name)\(tag)").path
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                try writeFilesAtomically(try generate(request), to: dir)
+                for mode in [[], ["-DSHUFFLENET_MAIN"], ["-DSHUFFLENET_NO_VECTOR"], ["-mavx512f", "-mfma"]] {
+                    let r = try runProcess("clang", ["-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"] + mode + ["\(dir)/\(request.prefix).c"])
+                    XCTAssertEqual(r.status, 0, "\(name) \(tag) \(mode): \(r.stderr)")
+                }
+            }
+        }
+    }
+
     func testEmissionIsDeterministic() throws {
         let a = try generate(GenerateRequest(spec: BuiltinSpecs.named("v1-g8-0.5x")!))
         let b = try generate(GenerateRequest(spec: BuiltinSpecs.named("v1-g8-0.5x")!))

@@ -25,3 +25,37 @@ func fillTemplate(_ path: String, _ values: [String: String]) throws -> String {
     guard unused.isEmpty else { throw ShuffleNetError("template \(path): values never used: \(unused.sorted())") }
     return out
 }
+
+/// Keeps the template's prelude and the sections of the kernels in `used` (and the kernels
+/// those name after `needs`), in template order, so an emitted file holds no kernel it
+/// never calls. A section starts at a line `/*@ kernel NAME [needs OTHER...] */`; any other
+/// comment opening with `/*@` is for template readers only. Marker lines are dropped.
+func selectKernels(_ text: String, path: String, used: Set<String>) throws -> String {
+    var sections: [(name: String?, needs: [String], lines: [Substring])] = [(nil, [], [])]
+    var inTemplateComment = false
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if inTemplateComment {
+            inTemplateComment = !line.hasSuffix("*/")
+            continue
+        }
+        guard line.hasPrefix("/*@") else {
+            sections[sections.count - 1].lines.append(line)
+            continue
+        }
+        let words = line.dropFirst(3).split(separator: " ").filter { $0 != "*/" }
+        if words.first == "kernel", words.count >= 2, line.hasSuffix("*/"), words.count == 2 || words[2] == "needs" {
+            sections.append((String(words[1]), words.dropFirst(3).map(String.init), []))
+        } else {
+            inTemplateComment = !line.hasSuffix("*/")
+        }
+    }
+    let byName = Dictionary(sections.compactMap { s in s.name.map { ($0, s.needs) } }, uniquingKeysWith: { a, _ in a })
+    var keep: Set<String> = []
+    var pending = Array(used)
+    while let name = pending.popLast() {
+        guard let needs = byName[name] else { throw ShuffleNetError("template \(path): no kernel section '\(name)'") }
+        if keep.insert(name).inserted { pending += needs }
+    }
+    return sections.filter { $0.name.map(keep.contains) ?? true }
+        .flatMap(\.lines).joined(separator: "\n")
+}

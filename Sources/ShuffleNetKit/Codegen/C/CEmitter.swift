@@ -27,6 +27,7 @@ public struct CEmitter {
         let body = program.layers.map { layer in
             "    /* \(layer.comment) */\n" + layer.kernels.map { "    " + call($0) + ";\n" }.joined()
         }.joined()
+        let called = Set(program.layers.flatMap { $0.kernels.map { String(call($0).prefix { $0 != "(" }) } })
         var tables = program.tables.enumerated().map { k, t in
             "static const int32_t map\(k)[\(t.count)] = {" + t.map(String.init).joined(separator: ", ") + "};\n"
         }.joined()
@@ -35,7 +36,7 @@ public struct CEmitter {
         }
         let source = try fillTemplate("c/source.c.in", common.merging([
             "WEIGHT_COUNT": "\(program.weights.count)",
-            "KERNELS": try fillTemplate("c/kernels.c.in", [:]),
+            "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
             "TABLES": tables,
             "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
             "MAIN": try fillTemplate("c/main.c.in", ["PREFIX": prefix, "PREFIX_UPPER": upper]),
