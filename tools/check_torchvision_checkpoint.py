@@ -67,7 +67,7 @@ def main():
         ours = np.load(out).reshape(-1)
 
     err = float(np.abs(ours - expected).max() / np.abs(expected).max())
-    top_t, top_o = list(np.argsort(-expected)[:5]), list(np.argsort(-ours)[:5])
+    top_t, top_o = [int(i) for i in np.argsort(-expected)[:5]], [int(i) for i in np.argsort(-ours)[:5]]
     print(f"v2-{args.width}x torchvision checkpoint ({'file ' + args.pth if args.pth else f'random init, seed {args.seed}'}): "
           f"max abs diff {np.abs(ours - expected).max():.3g} = {err:.2e} x max|logit| ({np.abs(expected).max():.3g})")
     print(f"top-5 torchvision {top_t}, shufflenet-gen {top_o}")
