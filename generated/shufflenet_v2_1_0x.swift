@@ -778,55 +778,6 @@ private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<
     }
 }
 
-/// One output row of a direct KxK convolution (groups 1, contiguous input) into row[O][OW].
-@inline(__always)
-private func snConvRow(_ inp: UnsafePointer<Float>, _ C: Int, _ H: Int, _ Wd: Int, _ w: UnsafePointer<Float>,
-                       _ bias: UnsafePointer<Float>?, _ O: Int, _ K: Int, _ stride: Int, _ pad: Int, _ oy: Int, _ OW: Int,
-                       _ row: UnsafeMutablePointer<Float>, _ rowStride: Int, _ relu: Bool) {
-    for o in 0..<O {
-        let yr = row + o &* rowStride
-        yr.update(repeating: bias.map { $0[o] } ?? 0, count: OW)
-        for c in 0..<C {
-            for ky in 0..<K {
-                let iy = oy &* stride &- pad &+ ky
-                if iy < 0 || iy >= H { continue }
-                let xr = inp + (c &* H &+ iy) &* Wd
-                for kx in 0..<K {
-                    let kv = w[((o &* C &+ c) &* K &+ ky) &* K &+ kx]
-                    // output columns whose input column ox*stride - pad + kx is inside the row
-                    let lo = kx >= pad ? 0 : (pad &- kx &+ stride &- 1) / stride
-                    var hi = Wd &- 1 &+ pad &- kx < 0 ? 0 : (Wd &- 1 &+ pad &- kx) / stride &+ 1
-                    if hi > OW { hi = OW }
-                    let xs = xr + (kx &- pad)
-                    var ox = lo
-                    while ox < hi {
-                        yr[ox] += kv * xs[ox &* stride]
-                        ox &+= 1
-                    }
-                }
-            }
-        }
-        if relu { for ox in 0..<OW { yr[ox] = snRelu1(yr[ox]) } }
-    }
-}
-
-/// Direct KxK convolution, groups 1 (the first conv when it is not streamed into its pool).
-@inline(never)
-private func snConvDirect(_ inp: UnsafePointer<Float>, _ C: Int, _ H: Int, _ Wd: Int, _ w: UnsafePointer<Float>,
-                          _ bias: UnsafePointer<Float>?, _ O: Int, _ K: Int, _ stride: Int, _ pad: Int,
-                          _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ OH: Int, _ OW: Int, _ relu: Bool) {
-    for oy in 0..<OH {
-        if outIdx == nil {
-            snConvRow(inp, C, H, Wd, w, bias, O, K, stride, pad, oy, OW, out + oy &* OW, OH &* OW, relu)
-        } else {
-            for o in 0..<O {
-                snConvRow(inp, C, H, Wd, w + o &* C &* K &* K, bias.map { $0 + o }, 1, K, stride, pad, oy, OW,
-                          snPlane(out, outIdx, o, OH &* OW) + oy &* OW, 0, relu)
-            }
-        }
-    }
-}
-
 /// One output row of a direct KxK convolution (groups 1) for all O channels into
 /// row[O][OW], as a 1x1 conv over the row's taps: the input columns each of the C*K*K taps
 /// reads are gathered into strips[tap][OW] (zero outside the image), then snPointwise
@@ -919,33 +870,6 @@ private func snConvMaxPool(_ inp: UnsafePointer<Float>, _ C: Int, _ H: Int, _ Wd
     }
 }
 
-/// Max or average pool (average counts padding, as PyTorch's default), channelwise.
-@inline(never)
-private func snPool(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ H: Int, _ Wd: Int,
-                    _ K: Int, _ stride: Int, _ pad: Int, _ isMax: Bool,
-                    _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ OH: Int, _ OW: Int) {
-    for c in 0..<C {
-        let x = snPlane(inp, inIdx, c, H &* Wd)
-        let y = snPlane(out, outIdx, c, OH &* OW)
-        for oy in 0..<OH {
-            for ox in 0..<OW {
-                var acc: Float = isMax ? -.infinity : 0
-                for ky in 0..<K {
-                    let iy = oy &* stride &- pad &+ ky
-                    if iy < 0 || iy >= H { continue }
-                    for kx in 0..<K {
-                        let ix = ox &* stride &- pad &+ kx
-                        if ix < 0 || ix >= Wd { continue }
-                        let v = x[iy &* Wd &+ ix]
-                        if isMax { if v > acc { acc = v } } else { acc += v }
-                    }
-                }
-                y[oy &* OW &+ ox] = isMax ? acc : acc / Float(K &* K)
-            }
-        }
-    }
-}
-
 /// Mean of each plane.
 @inline(never)
 private func snGlobalAvgPool(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ P: Int,
@@ -979,51 +903,6 @@ private func snLinear(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>
             out[o] += wk[o] * x
             o &+= 1
         }
-    }
-}
-
-/// Unfolded BatchNorm (only with --no-fold-bn): y = (x - mean) / sqrt(var + eps) * g + b.
-@inline(never)
-private func snBatchNorm(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ P: Int,
-                         _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
-                         _ variance: UnsafePointer<Float>, _ eps: Float,
-                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?) {
-    for c in 0..<C {
-        let x = snPlane(inp, inIdx, c, P)
-        let y = snPlane(out, outIdx, c, P)
-        let inv = 1 / (variance[c] + eps).squareRoot()
-        for p in 0..<P { y[p] = (x[p] - mean[c]) * inv * gamma[c] + beta[c] }
-    }
-}
-
-/// Elementwise ops left only when fusion is switched off.
-@inline(never)
-private func snReluPlanes(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ P: Int,
-                          _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?) {
-    for c in 0..<C {
-        let x = snPlane(inp, inIdx, c, P)
-        let y = snPlane(out, outIdx, c, P)
-        for p in 0..<P { y[p] = snRelu1(x[p]) }
-    }
-}
-
-@inline(never)
-private func snAddPlanes(_ a: UnsafePointer<Float>, _ aIdx: UnsafePointer<Int32>?, _ b: UnsafePointer<Float>, _ bIdx: UnsafePointer<Int32>?,
-                         _ C: Int, _ P: Int, _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?) {
-    for c in 0..<C {
-        let x = snPlane(a, aIdx, c, P), z = snPlane(b, bIdx, c, P)
-        let y = snPlane(out, outIdx, c, P)
-        for p in 0..<P { y[p] = x[p] + z[p] }
-    }
-}
-
-/// Split, concat and shuffle when they are not eliminated (--no-fuse-shuffle): plane copies.
-@inline(never)
-private func snCopyPlanes(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ P: Int,
-                          _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?) {
-    for c in 0..<C {
-        UnsafeMutableRawPointer(snPlane(out, outIdx, c, P))
-            .copyMemory(from: UnsafeRawPointer(snPlane(inp, inIdx, c, P)), byteCount: P &* MemoryLayout<Float>.size)
     }
 }
 

@@ -94,7 +94,8 @@ public struct SwiftEmitter {
             "DIGEST": digest, "LOCALS": locals.joined(separator: "\n"),
             "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
             "TABLES": tables, "ZERO_ROW": "\(program.zeroRow)",
-            "KERNELS": try fillTemplate("swift/kernels.swift.in", [:]),
+            "KERNELS": try selectKernels(fillTemplate("swift/kernels.swift.in", [:]), path: "swift/kernels.swift.in",
+                                         used: Set(calls.flatMap { $0.1.map { String($0.prefix { $0 != "(" }) } })),
             "MAIN": try fillTemplate("swift/main.swift.in", ["TYPE": typeName]),
         ])
         let weights = try fillTemplate("swift/weights.swift.in", [
