@@ -233,9 +233,9 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     }
 #endif
 
-SN_INLINE void sn_pointwise_cb(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
-                               const float *SN_RESTRICT w, const float *bias, int O,
-                               float *out, const int32_t *out_idx, int accumulate, int relu) {
+SN_INLINE void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
+                                            const float *SN_RESTRICT w, const float *bias, int O,
+                                            float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
     SN_POINTWISE_CB_BLOCK(SN_CB_NR)
@@ -354,10 +354,10 @@ SN_INLINE void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int W
 /* Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]
  * floats of scratch, then C*K*K strips of CW floats), each pooled row is taken as soon
  * as its conv rows exist. */
-SN_INLINE void sn_conv_maxpool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
-                               int K, int stride, int pad, int CH, int CW, int relu,
-                               int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
-                               float *ring) {
+SN_INLINE void sn_conv_max_pool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
+                                int K, int stride, int pad, int CH, int CW, int relu,
+                                int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
+                                float *ring) {
     float *strip = ring + (size_t)PK * O * CW; /* the tap strips, then the pool's row maxima */
     int next = 0; /* next conv row to compute */
     for (int oy = 0; oy < OH; oy++) {
@@ -426,7 +426,7 @@ SN_INLINE void sn_pool(const float *in, const int32_t *in_idx, int C, int H, int
 }
 
 /* Mean of each plane. */
-SN_INLINE void sn_global_avgpool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
+SN_INLINE void sn_global_avg_pool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
     for (int c = 0; c < C; c++) {
         const float *x = SN_PLANE(in, in_idx, c, P);
         float s = 0.0f;
@@ -459,7 +459,7 @@ int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) 
     float *const A = (float *)arena;
     const float *const W = shufflenet_v1_g3_1_0x_weights;
     /* first_conv+maxpool: conv+bias+relu 3->24 at 56x56 */
-    sn_conv_maxpool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 188160, NULL, 56, 56, A + 0);
+    sn_conv_max_pool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 188160, NULL, 56, 56, A + 0);
     /* stage2.0.pw1: conv+bias+relu 24->60 at 56x56 */
     sn_pointwise(A + 188160, NULL, 24, 3136, W + 688, W + 2128, 60, A + 0, NULL, 0, 1);
     /* stage2.0.dw: dwconv+bias 60->60 at 28x28; writes 60 planes in 60 runs of own buffer */
@@ -589,43 +589,43 @@ int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) 
     /* stage4.0.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
     sn_depthwise3x3(A + 0, NULL, 240, 14, 14, 2, W + 380112, W + 382272, A + 47040, map2, 7, 7, 0, zero_row);
     /* stage4.0.pw2: gconv+bias+relu 240->480 at 7x7; writes 480..959 of own buffer; owns 960 planes */
-    sn_pointwise_cb(A + 47040, NULL, 80, 49, W + 382512, W + 395312, 160, A + 23520, NULL, 0, 1);
-    sn_pointwise_cb(A + 50960, NULL, 80, 49, W + 395472, W + 408272, 160, A + 31360, NULL, 0, 1);
-    sn_pointwise_cb(A + 54880, NULL, 80, 49, W + 408432, W + 421232, 160, A + 39200, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 47040, NULL, 80, 49, W + 382512, W + 395312, 160, A + 23520, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 50960, NULL, 80, 49, W + 395472, W + 408272, 160, A + 31360, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 54880, NULL, 80, 49, W + 408432, W + 421232, 160, A + 39200, NULL, 0, 1);
     /* stage4.0.proj: avgpool 480->480 at 7x7; writes 0..479 of stage4.0.pw2 */
     sn_pool(A + 188160, NULL, 480, 14, 14, 3, 2, 1, 0, A + 0, NULL, 7, 7);
     /* stage4.1.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_cb(A + 0, NULL, 320, 49, W + 421392, W + 446992, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_cb(A + 15680, NULL, 320, 49, W + 447072, W + 472672, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_cb(A + 31360, NULL, 320, 49, W + 472752, W + 498352, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 421392, W + 446992, 80, A + 47040, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 447072, W + 472672, 80, A + 50960, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 472752, W + 498352, 80, A + 54880, NULL, 0, 1);
     /* stage4.1.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
     sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 498432, W + 500592, A + 58800, map2, 7, 7, 0, zero_row);
     /* stage4.1.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_cb(A + 58800, NULL, 80, 49, W + 500832, W + 526432, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_cb(A + 62720, NULL, 80, 49, W + 526752, W + 552352, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_cb(A + 66640, NULL, 80, 49, W + 552672, W + 578272, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 500832, W + 526432, 320, A + 0, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 526752, W + 552352, 320, A + 15680, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 552672, W + 578272, 320, A + 31360, NULL, 1, 1);
     /* stage4.2.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_cb(A + 0, NULL, 320, 49, W + 578592, W + 604192, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_cb(A + 15680, NULL, 320, 49, W + 604272, W + 629872, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_cb(A + 31360, NULL, 320, 49, W + 629952, W + 655552, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 578592, W + 604192, 80, A + 47040, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 604272, W + 629872, 80, A + 50960, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 629952, W + 655552, 80, A + 54880, NULL, 0, 1);
     /* stage4.2.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
     sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 655632, W + 657792, A + 58800, map2, 7, 7, 0, zero_row);
     /* stage4.2.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_cb(A + 58800, NULL, 80, 49, W + 658032, W + 683632, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_cb(A + 62720, NULL, 80, 49, W + 683952, W + 709552, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_cb(A + 66640, NULL, 80, 49, W + 709872, W + 735472, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 658032, W + 683632, 320, A + 0, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 683952, W + 709552, 320, A + 15680, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 709872, W + 735472, 320, A + 31360, NULL, 1, 1);
     /* stage4.3.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_cb(A + 0, NULL, 320, 49, W + 735792, W + 761392, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_cb(A + 15680, NULL, 320, 49, W + 761472, W + 787072, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_cb(A + 31360, NULL, 320, 49, W + 787152, W + 812752, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 735792, W + 761392, 80, A + 47040, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 761472, W + 787072, 80, A + 50960, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 787152, W + 812752, 80, A + 54880, NULL, 0, 1);
     /* stage4.3.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
     sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 812832, W + 814992, A + 58800, map2, 7, 7, 0, zero_row);
     /* stage4.3.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_cb(A + 58800, NULL, 80, 49, W + 815232, W + 840832, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_cb(A + 62720, NULL, 80, 49, W + 841152, W + 866752, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_cb(A + 66640, NULL, 80, 49, W + 867072, W + 892672, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 815232, W + 840832, 320, A + 0, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 841152, W + 866752, 320, A + 15680, NULL, 1, 1);
+    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 867072, W + 892672, 320, A + 31360, NULL, 1, 1);
     /* globalpool: globalpool 960->960 at 1x1 */
-    sn_global_avgpool(A + 0, NULL, 960, 49, A + 47040, NULL);
+    sn_global_avg_pool(A + 0, NULL, 960, 49, A + 47040, NULL);
     /* classifier: linear 960->1000 at 1x1 */
     sn_linear(A + 47040, NULL, 960, W + 892992, NULL, 1000, logits);
     return 0;

@@ -233,9 +233,9 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     }
 #endif
 
-SN_INLINE void sn_pointwise_cb(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
-                               const float *SN_RESTRICT w, const float *bias, int O,
-                               float *out, const int32_t *out_idx, int accumulate, int relu) {
+SN_INLINE void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
+                                            const float *SN_RESTRICT w, const float *bias, int O,
+                                            float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
     SN_POINTWISE_CB_BLOCK(SN_CB_NR)
@@ -354,10 +354,10 @@ SN_INLINE void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int W
 /* Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]
  * floats of scratch, then C*K*K strips of CW floats), each pooled row is taken as soon
  * as its conv rows exist. */
-SN_INLINE void sn_conv_maxpool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
-                               int K, int stride, int pad, int CH, int CW, int relu,
-                               int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
-                               float *ring) {
+SN_INLINE void sn_conv_max_pool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
+                                int K, int stride, int pad, int CH, int CW, int relu,
+                                int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
+                                float *ring) {
     float *strip = ring + (size_t)PK * O * CW; /* the tap strips, then the pool's row maxima */
     int next = 0; /* next conv row to compute */
     for (int oy = 0; oy < OH; oy++) {
@@ -401,7 +401,7 @@ SN_INLINE void sn_conv_maxpool(const float *in, int C, int H, int Wd, const floa
 }
 
 /* Mean of each plane. */
-SN_INLINE void sn_global_avgpool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
+SN_INLINE void sn_global_avg_pool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
     for (int c = 0; c < C; c++) {
         const float *x = SN_PLANE(in, in_idx, c, P);
         float s = 0.0f;
@@ -444,7 +444,7 @@ int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
     float *const A = (float *)arena;
     const float *const W = shufflenet_v2_1_0x_weights;
     /* conv1+maxpool: conv+bias+relu 3->24 at 56x56 */
-    sn_conv_maxpool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 272832, NULL, 56, 56, A + 0);
+    sn_conv_max_pool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 272832, NULL, 56, 56, A + 0);
     /* stage2.0.branch1.dw: dwconv+bias 24->24 at 28x28 */
     sn_depthwise3x3(A + 272832, NULL, 24, 56, 56, 2, W + 688, W + 912, A + 0, NULL, 28, 28, 0, zero_row);
     /* stage2.0.branch1.pw: conv+bias+relu 24->58 at 28x28; owns 116 planes */
@@ -528,35 +528,35 @@ int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
     /* stage4.0.branch1.dw: dwconv+bias 232->232 at 7x7 */
     sn_depthwise3x3(A + 90944, NULL, 232, 14, 14, 2, W + 272768, W + 274864, A + 0, NULL, 7, 7, 0, zero_row);
     /* stage4.0.branch1.pw: conv+bias+relu 232->232 at 7x7; owns 464 planes */
-    sn_pointwise_cb(A + 0, NULL, 232, 49, W + 275104, W + 330784, 232, A + 50176, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 0, NULL, 232, 49, W + 275104, W + 330784, 232, A + 50176, NULL, 0, 1);
     /* stage4.0.branch2.pw1: conv+bias+relu 232->232 at 14x14 */
     sn_pointwise(A + 90944, NULL, 232, 196, W + 331024, W + 384848, 232, A + 0, NULL, 0, 1);
     /* stage4.0.branch2.dw: dwconv+bias 232->232 at 7x7 */
     sn_depthwise3x3(A + 0, NULL, 232, 14, 14, 2, W + 385088, W + 387184, A + 72912, NULL, 7, 7, 0, zero_row);
     /* stage4.0.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 232..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 72912, NULL, 232, 49, W + 387424, W + 443104, 232, A + 61544, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 72912, NULL, 232, 49, W + 387424, W + 443104, 232, A + 61544, NULL, 0, 1);
     /* stage4.1.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 116..231,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 50176, map10, 232, 49, W + 443344, W + 499024, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 50176, map10, 232, 49, W + 443344, W + 499024, 232, A + 0, NULL, 0, 1);
     /* stage4.1.branch2.dw: dwconv+bias 232->232 at 7x7 */
     sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 499264, W + 501360, A + 11376, NULL, 7, 7, 0, zero_row);
     /* stage4.1.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 116..231,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 11376, NULL, 232, 49, W + 501600, W + 557280, 232, A + 50176, map10, 0, 1);
+    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 501600, W + 557280, 232, A + 50176, map10, 0, 1);
     /* stage4.2.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 58..115,290..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 50176, map11, 232, 49, W + 557520, W + 613200, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 50176, map11, 232, 49, W + 557520, W + 613200, 232, A + 0, NULL, 0, 1);
     /* stage4.2.branch2.dw: dwconv+bias 232->232 at 7x7 */
     sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 613440, W + 615536, A + 11376, NULL, 7, 7, 0, zero_row);
     /* stage4.2.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 58..115,290..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 11376, NULL, 232, 49, W + 615776, W + 671456, 232, A + 50176, map11, 0, 1);
+    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 615776, W + 671456, 232, A + 50176, map11, 0, 1);
     /* stage4.3.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 50176, map12, 232, 49, W + 671696, W + 727376, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 50176, map12, 232, 49, W + 671696, W + 727376, 232, A + 0, NULL, 0, 1);
     /* stage4.3.branch2.dw: dwconv+bias 232->232 at 7x7 */
     sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 727616, W + 729712, A + 11376, NULL, 7, 7, 0, zero_row);
     /* stage4.3.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_cb(A + 11376, NULL, 232, 49, W + 729952, W + 785632, 232, A + 50176, map12, 0, 1);
+    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 729952, W + 785632, 232, A + 50176, map12, 0, 1);
     /* conv5: conv+bias+relu 464->1024 at 7x7 */
-    sn_pointwise_cb(A + 50176, NULL, 464, 49, W + 785872, W + 1261008, 1024, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked(A + 50176, NULL, 464, 49, W + 785872, W + 1261008, 1024, A + 0, NULL, 0, 1);
     /* globalpool: globalpool 1024->1024 at 1x1 */
-    sn_global_avgpool(A + 0, NULL, 1024, 49, A + 50176, NULL);
+    sn_global_avg_pool(A + 0, NULL, 1024, 49, A + 50176, NULL);
     /* fc: linear 1024->1000 at 1x1 */
     sn_linear(A + 50176, NULL, 1024, W + 1262032, W + 2286032, 1000, logits);
     return 0;

@@ -53,56 +53,22 @@ public struct CEmitter {
         return [("\(prefix).h", header), ("\(prefix).c", source), ("\(prefix)_weights.c", weights)]
     }
 
-    func operand(_ o: LayerProgram.Operand) -> (pointer: String, table: String) {
-        let pointer: String
-        switch o.base {
-        case .input: pointer = o.offset == 0 ? "input" : "input + \(o.offset)"
-        case .logits: pointer = o.offset == 0 ? "logits" : "logits + \(o.offset)"
-        case .arena(let at): pointer = "A + \(at + o.offset)"
-        }
-        return (pointer, o.table.map { "map\($0)" } ?? "NULL")
-    }
-
-    func w(_ offset: Int?) -> String { offset.map { "W + \($0)" } ?? "NULL" }
-    func flag(_ b: Bool) -> String { b ? "1" : "0" }
-
+    /// `sn_` + the kernel's name in snake_case, and its arguments in C.
     func call(_ k: LayerProgram.Kernel) -> String {
-        switch k {
-        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu),
-             let .pointwiseChannelBlocked(input, kk, pixels, weights, bias, o, output, accumulate, relu):
-            let (i, o2) = (operand(input), operand(output))
-            let name = if case .pointwise = k { "sn_pointwise" } else { "sn_pointwise_cb" }
-            return "\(name)(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(flag(accumulate)), \(flag(relu)))"
-        case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_depthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(flag(relu)), zero_row)"
-        case let .convDirect(input, c, h, wd, weights, bias, o, k, stride, pad, output, oh, ow, relu):
-            let (i, out) = (operand(input), operand(output))
-            return "sn_conv_direct(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(out.pointer), \(out.table), \(oh), \(ow), \(flag(relu)))"
-        case let .convMaxPool(input, c, h, wd, weights, bias, o, k, stride, pad, ch, cw, relu, pool, output, oh, ow, ring):
-            let (i, out) = (operand(input), operand(output))
-            return "sn_conv_maxpool(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(ch), \(cw), \(flag(relu)), \(pool.kernel), \(pool.stride), \(pool.padding), \(out.pointer), \(out.table), \(oh), \(ow), A + \(ring))"
-        case let .pool(input, c, h, wd, pool, isMax, output, oh, ow):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_pool(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(pool.kernel), \(pool.stride), \(pool.padding), \(flag(isMax)), \(o.pointer), \(o.table), \(oh), \(ow))"
-        case let .globalAvgPool(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_global_avgpool(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .linear(input, kk, weights, bias, o, output):
-            let i = operand(input)
-            return "sn_linear(\(i.pointer), \(i.table), \(kk), \(w(weights)), \(w(bias)), \(o), \(operand(output).pointer))"
-        case let .batchNorm(input, c, pixels, gamma, beta, mean, variance, eps, output):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_batchnorm(\(i.pointer), \(i.table), \(c), \(pixels), W + \(gamma), W + \(beta), W + \(mean), W + \(variance), \(eps)f, \(o.pointer), \(o.table))"
-        case let .relu(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_relu_planes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .add(a, b, c, pixels, output):
-            let (x, y, o) = (operand(a), operand(b), operand(output))
-            return "sn_add_planes(\(x.pointer), \(x.table), \(y.pointer), \(y.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .copy(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "sn_copy_planes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        let c = k.call
+        let name = "sn_" + c.name.reduce(into: "") { out, ch in out += ch.isUppercase ? "_" + ch.lowercased() : String(ch) }
+        let arguments = c.arguments.map { a -> String in
+            switch a {
+            case .planes(let o): KernelCall.pointer(o)
+            case .table(let o): o.table.map { "map\($0)" } ?? "NULL"
+            case .int(let n): "\(n)"
+            case .weights(let at): at.map { "W + \($0)" } ?? "NULL"
+            case .flag(let b): b ? "1" : "0"
+            case .float(let x): "\(x)f"
+            case .zeroRow: "zero_row"
+            case .scratch(let at): "A + \(at)"
+            }
         }
+        return "\(name)(\(arguments.joined(separator: ", ")))"
     }
 }

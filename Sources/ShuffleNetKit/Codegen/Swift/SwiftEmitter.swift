@@ -146,55 +146,22 @@ public struct SwiftEmitter {
         return String(decoding: out, as: UTF8.self)
     }
 
-    func operand(_ o: LayerProgram.Operand) -> (pointer: String, table: String) {
-        let pointer: String
-        switch o.base {
-        case .input: pointer = o.offset == 0 ? "input" : "input + \(o.offset)"
-        case .logits: pointer = o.offset == 0 ? "logits" : "logits + \(o.offset)"
-        case .arena(let at): pointer = "A + \(at + o.offset)"
-        }
-        return (pointer, o.table.map { "map\($0)" } ?? "nil")
-    }
-
-    func w(_ offset: Int?) -> String { offset.map { "W + \($0)" } ?? "nil" }
-
+    /// `sn` + the kernel's name in UpperCamelCase, and its arguments in Swift.
     func call(_ k: LayerProgram.Kernel) -> String {
-        switch k {
-        case let .pointwise(input, kk, pixels, weights, bias, o, output, accumulate, relu),
-             let .pointwiseChannelBlocked(input, kk, pixels, weights, bias, o, output, accumulate, relu):
-            let (i, o2) = (operand(input), operand(output))
-            let name = if case .pointwise = k { "snPointwise" } else { "snPointwiseChannelBlocked" }
-            return "\(name)(\(i.pointer), \(i.table), \(kk), \(pixels), \(w(weights)), \(w(bias)), \(o), \(o2.pointer), \(o2.table), \(accumulate), \(relu))"
-        case let .depthwise3x3(input, c, h, wd, stride, weights, bias, output, oh, ow, relu):
-            let (i, o) = (operand(input), operand(output))
-            return "snDepthwise3x3(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(stride), \(w(weights)), \(w(bias)), \(o.pointer), \(o.table), \(oh), \(ow), \(relu), Z)"
-        case let .convDirect(input, c, h, wd, weights, bias, o, k, stride, pad, output, oh, ow, relu):
-            let (i, out) = (operand(input), operand(output))
-            return "snConvDirect(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(out.pointer), \(out.table), \(oh), \(ow), \(relu))"
-        case let .convMaxPool(input, c, h, wd, weights, bias, o, k, stride, pad, ch, cw, relu, pool, output, oh, ow, ring):
-            let (i, out) = (operand(input), operand(output))
-            return "snConvMaxPool(\(i.pointer), \(c), \(h), \(wd), \(w(weights)), \(w(bias)), \(o), \(k), \(stride), \(pad), \(ch), \(cw), \(relu), \(pool.kernel), \(pool.stride), \(pool.padding), \(out.pointer), \(out.table), \(oh), \(ow), A + \(ring))"
-        case let .pool(input, c, h, wd, pool, isMax, output, oh, ow):
-            let (i, o) = (operand(input), operand(output))
-            return "snPool(\(i.pointer), \(i.table), \(c), \(h), \(wd), \(pool.kernel), \(pool.stride), \(pool.padding), \(isMax), \(o.pointer), \(o.table), \(oh), \(ow))"
-        case let .globalAvgPool(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "snGlobalAvgPool(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .linear(input, kk, weights, bias, o, output):
-            let i = operand(input)
-            return "snLinear(\(i.pointer), \(i.table), \(kk), \(w(weights)), \(w(bias)), \(o), \(operand(output).pointer))"
-        case let .batchNorm(input, c, pixels, gamma, beta, mean, variance, eps, output):
-            let (i, o) = (operand(input), operand(output))
-            return "snBatchNorm(\(i.pointer), \(i.table), \(c), \(pixels), W + \(gamma), W + \(beta), W + \(mean), W + \(variance), \(eps), \(o.pointer), \(o.table))"
-        case let .relu(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "snReluPlanes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .add(a, b, c, pixels, output):
-            let (x, y, o) = (operand(a), operand(b), operand(output))
-            return "snAddPlanes(\(x.pointer), \(x.table), \(y.pointer), \(y.table), \(c), \(pixels), \(o.pointer), \(o.table))"
-        case let .copy(input, c, pixels, output):
-            let (i, o) = (operand(input), operand(output))
-            return "snCopyPlanes(\(i.pointer), \(i.table), \(c), \(pixels), \(o.pointer), \(o.table))"
+        let c = k.call
+        let name = "sn" + c.name.prefix(1).uppercased() + c.name.dropFirst()
+        let arguments = c.arguments.map { a -> String in
+            switch a {
+            case .planes(let o): KernelCall.pointer(o)
+            case .table(let o): o.table.map { "map\($0)" } ?? "nil"
+            case .int(let n): "\(n)"
+            case .weights(let at): at.map { "W + \($0)" } ?? "nil"
+            case .flag(let b): "\(b)"
+            case .float(let x): "\(x)"
+            case .zeroRow: "Z"
+            case .scratch(let at): "A + \(at)"
+            }
         }
+        return "\(name)(\(arguments.joined(separator: ", ")))"
     }
 }
