@@ -38,18 +38,7 @@ final class CBackendTests: XCTestCase {
         let program = "\(e.dir)/prog-\(abs(label.hashValue))"
         try CToolchain().build(["\(e.dir)/\(e.prefix).c", e.weightsObject], output: program, flags: flags)
         let out = "\(e.dir)/logits-\(abs(label.hashValue)).npy"
-        let run = try runProcess(program, [e.input, out])
-        XCTAssertEqual(run.status, 0, "\(label): \(run.stderr)", file: file, line: line)
-        XCTAssertEqual(run.stderr, "", label, file: file, line: line)
-        let logits = try Npy.read(path: out).data
-        let err = relativeError(logits, e.expected)
-        XCTAssertLessThanOrEqual(err, 1e-4, "\(label): \(err)", file: file, line: line)
-        XCTAssertEqual(top(5, logits), top(5, e.expected), label, file: file, line: line)
-        // The program prints the same top 5.
-        let printed = run.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
-        XCTAssertEqual(printed, top(5, e.expected), label, file: file, line: line)
-        print("C \(label): max abs diff / max|logit| = \(err)")
-        return err
+        return try runEmittedProgram(program, input: e.input, output: out, expected: e.expected, label: "C \(label)", file: file, line: line).error
     }
 
     func testBuiltinSpecsMatchTheInterpreter() throws {

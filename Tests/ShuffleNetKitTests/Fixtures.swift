@@ -36,3 +36,24 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Runs an emitted program (`program input output [extra...]`) and checks what both
+/// backends promise: exit 0, nothing on stderr, logits within 1e-4 x max|logit| of
+/// `expected` with the same top 5, and the top 5 printed in that order. Prints and returns
+/// the error, with the program's stdout.
+@discardableResult
+func runEmittedProgram(_ program: String, input: String, output: String, extra: [String] = [], expected: [Float],
+                       label: String, file: StaticString = #filePath, line: UInt = #line) throws -> (stdout: String, error: Float) {
+    let run = try runProcess(program, [input, output] + extra)
+    XCTAssertEqual(run.status, 0, "\(label): \(run.stderr)", file: file, line: line)
+    XCTAssertEqual(run.stderr, "", label, file: file, line: line)
+    let logits = try Npy.read(path: output).data
+    let err = relativeError(logits, expected)
+    XCTAssertLessThanOrEqual(err, 1e-4, "\(label): \(err)", file: file, line: line)
+    XCTAssertEqual(top(5, logits), top(5, expected), label, file: file, line: line)
+    let printed = run.stdout.split(separator: "\n").filter { !$0.hasPrefix("latency:") && !$0.hasPrefix("times:") }
+        .compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+    XCTAssertEqual(printed, top(5, expected), "\(label): printed top 5", file: file, line: line)
+    print("\(label): max abs diff / max|logit| = \(err)")
+    return (run.stdout, err)
+}
