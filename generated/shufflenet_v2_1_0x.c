@@ -64,7 +64,6 @@ typedef int32_t sn_ivec __attribute__((vector_size(SN_VEC * sizeof(float))));
 SN_INLINE sn_vec sn_load(const float *p) { sn_vec v; memcpy(&v, p, sizeof v); return v; }
 SN_INLINE void sn_store(float *p, sn_vec v) { memcpy(p, &v, sizeof v); }
 SN_INLINE sn_vec sn_splat(float x) { sn_vec v = {0}; return v + x; }
-SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v & (sn_ivec)(v > z)); }
 #endif
 
 SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
@@ -73,6 +72,7 @@ SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
  * rows: each step over k loads NV input vectors and broadcasts 4 packed weights. STORE
  * writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the masked last vector). */
 #ifdef SN_HAVE_VECTOR
+SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v & (sn_ivec)(v > z)); }
 #define SN_STORE_ALL(dst, y) sn_store((dst), (y))
 #define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
 #define SN_POINTWISE_STRIP(NV, p, STORE)                                                    \
@@ -169,13 +169,12 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
 #define SN_CB 16
 #define SN_CB_W(w, K, o, k) ((w) + (size_t)((o) / SN_CB) * (size_t)(K) * SN_CB + (size_t)(k) * SN_CB + (o) % SN_CB)
 #ifdef SN_HAVE_VECTOR
-/* NV*NR accumulators + NV weights + 1 broadcast must fit the register file (32 vectors
- * with AVX-512, 16 below it), or the tile spills into infer's stack frame. */
-#if SN_VEC == 16
+/* NV*NR accumulators + NV weights + 1 broadcast fit the register file (32 vectors with
+ * AVX-512, 16 with AVX or SSE): a tile that does not spills into infer's stack frame. */
 #define SN_CB_NV 3
+#if SN_VEC == 16
 #define SN_CB_NR 7
 #else
-#define SN_CB_NV 3
 #define SN_CB_NR 3
 #endif
 #define SN_POINTWISE_CB_TILE(NR, NV)                                                        \
@@ -200,7 +199,8 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
                 for (int v = 0; v < (NV); v++) acc[j][v] += a * wv[v];                      \
             }                                                                               \
         }                                                                                   \
-        /* one vector of channels at a time through a small buffer */                     \
+        /* lanes of a variable channel index would put the whole tile in memory: one        \
+         * vector of channels at a time goes through a small buffer instead */              \
         SN_UNROLL                                                                           \
         for (int v = 0; v < (NV); v++) {                                                    \
             if (v * SN_VEC >= rows) break;                                                  \
@@ -218,11 +218,12 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
             }                                                                               \
         }                                                                                   \
     }
-/* Pixel blocks of NR; channels in tiles of SN_CB_NV vectors, then 2, then 1, up to the
- * padded channel count. */
+/* Pixel blocks of NR; channels in tiles of SN_CB_NV vectors, then 2, while a tile ends
+ * within O rounded up to whole vectors (past O the packed weights are zero padding), then
+ * single vectors up to O. */
 #define SN_POINTWISE_CB_BLOCK(NR)                                                           \
     for (; p + (NR) <= P; p += (NR)) {                                                      \
-        const int padded = (O + SN_CB - 1) / SN_CB * SN_CB;                                 \
+        const int padded = (O + SN_VEC - 1) / SN_VEC * SN_VEC;                              \
         int o0 = 0;                                                                         \
         for (; o0 + SN_CB_NV * SN_VEC <= padded; o0 += SN_CB_NV * SN_VEC)                   \
             SN_POINTWISE_CB_TILE(NR, SN_CB_NV)                                              \

@@ -43,7 +43,10 @@ func selectKernels(_ text: String, path: String, used: Set<String>) throws -> St
             continue
         }
         let words = line.dropFirst(3).split(separator: " ").filter { $0 != "*/" }
-        if words.first == "kernel", words.count >= 2, line.hasSuffix("*/"), words.count == 2 || words[2] == "needs" {
+        if words.first == "kernel" {
+            guard words.count >= 2, line.hasSuffix(" */"), words.count == 2 || (words[2] == "needs" && words.count > 3) else {
+                throw ShuffleNetError("template \(path): malformed kernel marker '\(line)'; expected '/*@ kernel NAME [needs OTHER...] */'")
+            }
             sections.append((String(words[1]), words.dropFirst(3).map(String.init), []))
         } else {
             inTemplateComment = !line.hasSuffix("*/")
