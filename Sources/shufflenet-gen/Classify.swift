@@ -3,14 +3,16 @@ import ShuffleNetKit
 
 // `shufflenet-gen classify`: the top classes of one image.
 
-let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top"]
+let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top", "--engine"]
 let classifySwitches: Set<String> = ["--json", "--allow-nonfinite"]
 let classifyUsage = """
-  classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--json] [--allow-nonfinite]
-                                              the K (default 5) most probable classes of one
+  classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--engine interpreter|c]
+           [--json] [--allow-nonfinite]       the K (default 5) most probable classes of one
                                               image (softmax of the optimized graph's logits);
                                               W is .safetensors or .onnx (QDQ int8 or fp32);
-                                              FILE has one class name per line
+                                              FILE has one class name per line; --engine c
+                                              emits the C, builds it with cc -O3 -march=native
+                                              and runs that (default: the interpreted engine)
 """
 
 func classifyCommand(_ a: Arguments) throws {
@@ -24,14 +26,28 @@ func classifyCommand(_ a: Arguments) throws {
         }
         k = n
     }
+    let useC: Bool
+    switch a.value("--engine") ?? "interpreter" {
+    case "interpreter": useC = false
+    case "c": useC = true
+    case let other: throw UsageError(message: "--engine takes 'interpreter' or 'c', got '\(other)'")
+    }
     // Labels first: a wrong labels file should fail before the network is loaded and run.
     let labels = try a.value("--labels").map { try ClassLabels.read(path: $0, numClasses: spec.numClasses) }
-    let graph = try optimize(try loadNetwork(spec, weights: weights, allowNonFinite: a.flag("--allow-nonfinite")))
+    let allowNonFinite = a.flag("--allow-nonfinite")
+    let graph = try optimize(try loadNetwork(spec, weights: weights, allowNonFinite: allowNonFinite))
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
-    let logits = try engine.run(input)
+    let logits: [Float]
+    if useC {
+        var request = GenerateRequest(spec: spec, weights: weights)
+        request.allowNonFinite = allowNonFinite
+        logits = try runGeneratedC(request, input: Tensor(shape: [1] + input.shape.suffix(3), data: input.data))
+    } else {
+        logits = try engine.run(input).data
+    }
     let report = ClassificationReport(spec: spec.name, weights: weights, input: inputPath,
-                                      top: classify(logits: logits.data, top: k, labels: labels))
+                                      top: classify(logits: logits, top: k, labels: labels))
     print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
 }

@@ -129,7 +129,23 @@ final class ExitCodeTests: XCTestCase {
         let weights = try corpus("safetensors/tiny-v2.safetensors")
         let labels = dir + "/labels.txt"
         try writeFileAtomically(Array("cat\ndog\nbird\n".utf8), to: labels)
-        XCTAssertTrue(try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--labels", labels], 0).stdout.contains("bird"))
+        let interpreted = try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--labels", labels], 0).stdout
+        XCTAssertTrue(interpreted.contains("bird"), interpreted)
+        // The compiled C names the same classes in the same order (probabilities may differ
+        // in the last digits: the C kernels fuse multiply-adds).
+        let compiled = try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--labels", labels, "--engine", "c"], 0).stdout
+        func ranking(_ table: String) -> [String] {
+            table.split(separator: "\n").map { $0.split(separator: " ") }.filter { Int($0.first ?? "") != nil }
+                .map { "\($0[0]) \($0[1]) \($0.last ?? "")" }
+        }
+        XCTAssertEqual(ranking(compiled), ranking(interpreted), compiled)
+        XCTAssertEqual(ranking(interpreted).count, 3, interpreted)
+        try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--engine", "gpu"], 2, stderr: "--engine takes 'interpreter' or 'c'")
+        // --engine c really builds the C: without a working compiler it fails, naming it.
+        let noCompiler = try runProcess(binary, ["classify", "--spec", spec, "--weights", weights, "--input", input, "--engine", "c"],
+                                        environment: ["CC": "/nonexistent/cc"])
+        XCTAssertEqual(noCompiler.status, 1, noCompiler.stderr)
+        XCTAssertTrue(noCompiler.stderr.contains("/nonexistent/cc"), noCompiler.stderr)
         try cli(["classify", "--spec", spec, "--weights", try nanCheckpoint, "--input", input], 1, stderr: "has nan at index 5")
         try cli(["classify", "--spec", spec, "--weights", try nanCheckpoint, "--input", input, "--allow-nonfinite"], 0)
         try writeFileAtomically(Array("cat\ndog\n".utf8), to: labels)

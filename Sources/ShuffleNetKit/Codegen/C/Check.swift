@@ -27,18 +27,38 @@ public struct CheckReport: Codable, Equatable, Sendable {
     }
 }
 
-public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [String] = ["-O3", "-march=native"]) throws -> CheckReport {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shufflenet-check-\(getpid())-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: dir) }
+/// Emits the request's C into `dir` and builds it as a program (`-DSHUFFLENET_MAIN`) with
+/// the system C compiler: the program's path and the compile time.
+func buildGeneratedC(_ request: GenerateRequest, in dir: String, flags: [String], toolchain: CToolchain) throws -> (program: String, seconds: Double) {
     var c = request
     c.backend = .c
     try writeFilesAtomically(try generate(c), to: dir)
-    let toolchain = CToolchain()
     let program = dir + "/prog"
     let started = Date()
     try toolchain.build(["\(dir)/\(c.prefix).c", "\(dir)/\(c.prefix)_weights.c"], output: program,
                         flags: ["-std=c11"] + flags + ["-DSHUFFLENET_MAIN"])
-    let compileSeconds = Date().timeIntervalSince(started)
+    return (program, Date().timeIntervalSince(started))
+}
+
+/// The logits of the request's emitted C for one image: generated, compiled (`cc -O3
+/// -march=native` by default) and run in a temporary folder that is removed afterwards
+/// (`classify --engine c`).
+public func runGeneratedC(_ request: GenerateRequest, input: Tensor, flags: [String] = ["-O3", "-march=native"]) throws -> [Float] {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shufflenet-run-\(getpid())-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let program = try buildGeneratedC(request, in: dir, flags: flags, toolchain: CToolchain()).program
+    try Npy.write(input, to: dir + "/input.npy")
+    let result = try runProcess(program, [dir + "/input.npy", dir + "/logits.npy"])
+    guard result.status == 0 else { throw ShuffleNetError("the emitted program failed (exit \(result.status)): \(result.stderr)") }
+    return try Npy.read(path: dir + "/logits.npy").data
+}
+
+public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [String] = ["-O3", "-march=native"]) throws -> CheckReport {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shufflenet-check-\(getpid())-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let c = request
+    let toolchain = CToolchain()
+    let (program, compileSeconds) = try buildGeneratedC(c, in: dir, flags: flags, toolchain: toolchain)
 
     let input = SeededWeights.input(for: c.spec, seed: c.seed)
     try Npy.write(input, to: dir + "/input.npy")
