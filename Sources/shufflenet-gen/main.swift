@@ -18,9 +18,12 @@ commands:
                                               --optimized: the optimized graph, its channel
                                               maps, and ops/bytes moved before and after
   run --spec S --input x.npy --output y.npy [--weights W] [--seed N] [--unoptimized] [--arena]
-      [--runs N] [--allow-nonfinite]          run the interpreted engine on one image
+      [--poison] [--runs N] [--allow-nonfinite]
+                                              run the interpreted engine on one image
                                               (the optimized graph unless --unoptimized; in
-                                              one planned arena with --arena; --runs N times it)
+                                              one planned arena with --arena; --poison: that
+                                              arena, NaN in every dead byte after each op, so a
+                                              planning bug shows in the logits; --runs N times it)
 \(classifyUsage)
   plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
                                               and live range per buffer, against the lower bound
@@ -78,15 +81,16 @@ func runCommand(_ a: Arguments) throws {
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
-    let arena = a.flag("--arena") ? ArenaLayout(engine.graph) : nil
-    let logits = try engine.run(input, arena: arena)
+    let poison = a.flag("--poison")
+    let arena = a.flag("--arena") || poison ? ArenaLayout(engine.graph) : nil
+    let logits = try engine.run(input, arena: arena, poisonDeadBytes: poison)
     try Npy.write(logits, to: outputPath)
     if let r = a.value("--runs") {
         guard let runs = Int(r), runs >= 1 else { throw UsageError(message: "--runs takes a positive integer, got '\(r)'") }
         var ms: [Double] = []
         for _ in 0..<runs {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try engine.run(input, arena: arena)
+            _ = try engine.run(input, arena: arena, poisonDeadBytes: poison)
             ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
         let sorted = ms.sorted()
@@ -154,7 +158,7 @@ do {
         try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
         try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs"],
-                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena"]))
+                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
     case "plan":

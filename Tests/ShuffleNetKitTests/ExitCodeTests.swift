@@ -100,6 +100,11 @@ final class ExitCodeTests: XCTestCase {
         let out = dir + "/logits.npy"
         try cli(["run", "--spec", spec, "--input", input, "--output", out], 0)
         XCTAssertEqual(try Npy.read(path: out).shape, [1, 3])
+        // In the planned arena with dead bytes poisoned: the same logits (a planning bug
+        // would turn them into NaN).
+        let poisoned = dir + "/poisoned.npy"
+        try cli(["run", "--spec", spec, "--input", input, "--output", poisoned, "--poison"], 0)
+        XCTAssertEqual(try Npy.read(path: poisoned).data, try Npy.read(path: out).data)
         try cli(["run", "--spec", spec, "--weights", try corpus("onnx/tiny-v2.folded.onnx"), "--input", input, "--output", out], 0)
 
         // Failures leave an existing output alone.
