@@ -10,6 +10,7 @@
  *
  * Build: cc -O3 [-march=native] -c shufflenet_v1_g3_1_0x.c shufflenet_v1_g3_1_0x_weights.c
  *        (link with -lm; -DSHUFFLENET_NO_VECTOR: plain C kernels without compiler vector extensions;
+ *         -DSHUFFLENET_FAST_COMPILE: kernels not inlined, a build in seconds, slower code;
  *         -DSHUFFLENET_MAIN: a program `./prog input.npy logits.npy` printing the top 5.)
  */
 #include "shufflenet_v1_g3_1_0x.h"
@@ -30,6 +31,14 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 #else
 #define SN_INLINE static inline
 #define SN_RESTRICT
+#endif
+/* The kernels are inlined into infer with their constant arguments: the fastest code, but
+ * one huge function that gcc -O3 takes 20 s to 2 minutes over. -DSHUFFLENET_FAST_COMPILE
+ * keeps them out of line: a build in seconds, code about 15% slower. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(SHUFFLENET_FAST_COMPILE)
+#define SN_KERNEL static __attribute__((noinline))
+#else
+#define SN_KERNEL SN_INLINE
 #endif
 
 /* a * b + c as one fused multiply-add wherever the target has one, whatever the -std mode:
@@ -123,7 +132,7 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
  * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4, 2 and 1 vectors;
  * each strip of all K input planes stays in L1 while every
  * output row block sweeps it. */
-SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
+SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
                             const float *SN_RESTRICT w, const float *bias, int O,
                             float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
@@ -234,7 +243,7 @@ SN_INLINE void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     }
 #endif
 
-SN_INLINE void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
+SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
                                             const float *SN_RESTRICT w, const float *bias, int O,
                                             float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
@@ -256,7 +265,7 @@ SN_INLINE void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
 /* Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Each output row is one pass
  * over three input rows; rows above or below the image read a zero row (sn_zero_row is
  * at least Wd floats) so the interior needs no bounds checks. */
-SN_INLINE void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_idx, int C, int H, int Wd, int stride,
+SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_idx, int C, int H, int Wd, int stride,
                                const float *SN_RESTRICT w, const float *bias,
                                float *SN_RESTRICT out, const int32_t *out_idx, int OH, int OW, int relu,
                                const float *zero_row) {
@@ -329,7 +338,7 @@ SN_INLINE void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
  * row[O][OW], as a 1x1 conv over the row's taps: the input columns each of the C*K*K taps
  * reads are gathered into strips[tap][OW] (zero outside the image), then sn_pointwise
  * multiplies them by the weights, packed as a 1x1 conv's ([ceil(O/4)][C*K*K][4]). */
-SN_INLINE void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int Wd, const float *SN_RESTRICT w,
+SN_KERNEL void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int Wd, const float *SN_RESTRICT w,
                                 const float *bias, int O, int K, int stride, int pad, int oy, int OW,
                                 float *SN_RESTRICT row, float *SN_RESTRICT strips, int relu) {
     float *s = strips;
@@ -355,7 +364,7 @@ SN_INLINE void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int W
 /* Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]
  * floats of scratch, then C*K*K strips of CW floats), each pooled row is taken as soon
  * as its conv rows exist. */
-SN_INLINE void sn_conv_max_pool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
+SN_KERNEL void sn_conv_max_pool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
                                 int K, int stride, int pad, int CH, int CW, int relu,
                                 int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
                                 float *ring) {
@@ -402,7 +411,7 @@ SN_INLINE void sn_conv_max_pool(const float *in, int C, int H, int Wd, const flo
 }
 
 /* Max or average pool (average counts padding, as PyTorch's default), channelwise. */
-SN_INLINE void sn_pool(const float *in, const int32_t *in_idx, int C, int H, int Wd, int K, int stride, int pad,
+SN_KERNEL void sn_pool(const float *in, const int32_t *in_idx, int C, int H, int Wd, int K, int stride, int pad,
                        int is_max, float *out, const int32_t *out_idx, int OH, int OW) {
     for (int c = 0; c < C; c++) {
         const float *x = SN_PLANE(in, in_idx, c, H * Wd);
@@ -427,7 +436,7 @@ SN_INLINE void sn_pool(const float *in, const int32_t *in_idx, int C, int H, int
 }
 
 /* Mean of each plane. */
-SN_INLINE void sn_global_avg_pool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
+SN_KERNEL void sn_global_avg_pool(const float *in, const int32_t *in_idx, int C, int P, float *out, const int32_t *out_idx) {
     for (int c = 0; c < C; c++) {
         const float *x = SN_PLANE(in, in_idx, c, P);
         float s = 0.0f;
@@ -438,7 +447,7 @@ SN_INLINE void sn_global_avg_pool(const float *in, const int32_t *in_idx, int C,
 
 /* y = W x + b with W stored transposed, [K][O], so the loop runs over outputs and needs
  * no reduction. */
-SN_INLINE void sn_linear(const float *SN_RESTRICT in, const int32_t *in_idx, int K, const float *SN_RESTRICT w,
+SN_KERNEL void sn_linear(const float *SN_RESTRICT in, const int32_t *in_idx, int K, const float *SN_RESTRICT w,
                          const float *bias, int O, float *SN_RESTRICT out) {
     for (int o = 0; o < O; o++) out[o] = bias ? bias[o] : 0.0f;
     for (int k = 0; k < K; k++) {

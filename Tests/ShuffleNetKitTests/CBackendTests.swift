@@ -47,6 +47,8 @@ final class CBackendTests: XCTestCase {
             try buildAndCompare(e, flags: Self.strict, label: name)
             if name == "v2-0.5x" || name == "v1-g8-0.5x" {
                 try buildAndCompare(e, flags: Self.strict + ["-DSHUFFLENET_NO_VECTOR"], label: "\(name) plain C")
+                // Kernels out of line: one function per kernel (and gcc's clones), same answers.
+                try buildAndCompare(e, flags: Self.strict + ["-O3", "-march=native", "-DSHUFFLENET_FAST_COMPILE"], label: "\(name) fast compile")
             }
             // The widest vectors this machine has: other register blocks, strips and tails.
             if name == "v2-1.0x" || name == "v1-g3-0.5x" {
