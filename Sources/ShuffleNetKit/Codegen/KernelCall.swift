@@ -66,12 +66,37 @@ extension LayerProgram.Kernel {
 }
 
 extension KernelCall {
-    /// `planes` of an operand as source text: `input`, `logits` or `A + offset`.
-    static func pointer(_ o: LayerProgram.Operand) -> String {
-        switch o.base {
-        case .input: o.offset == 0 ? "input" : "input + \(o.offset)"
-        case .logits: o.offset == 0 ? "logits" : "logits + \(o.offset)"
-        case .arena(let at): "A + \(at + o.offset)"
+    /// How a backend writes what differs between C and Swift; the rest of a call's text
+    /// (operands, offsets, integers) is the same in both.
+    struct Spelling: Sendable {
+        /// The kernel's source name from its lowerCamelCase name.
+        var name: @Sendable (String) -> String
+        /// No pointer (`NULL` or `nil`).
+        var none: String
+        var flag: @Sendable (Bool) -> String
+        var floatSuffix: String
+        var zeroRow: String
+    }
+
+    /// The call as source text, `name(arguments)`.
+    func source(_ s: Spelling) -> String {
+        let arguments = arguments.map { a -> String in
+            switch a {
+            case .planes(let o):
+                switch o.base {
+                case .input: o.offset == 0 ? "input" : "input + \(o.offset)"
+                case .logits: o.offset == 0 ? "logits" : "logits + \(o.offset)"
+                case .arena(let at): "A + \(at + o.offset)"
+                }
+            case .table(let o): o.table.map { "map\($0)" } ?? s.none
+            case .int(let n): "\(n)"
+            case .weights(let at): at.map { "W + \($0)" } ?? s.none
+            case .flag(let b): s.flag(b)
+            case .float(let x): "\(x)\(s.floatSuffix)"
+            case .zeroRow: s.zeroRow
+            case .scratch(let at): "A + \(at)"
+            }
         }
+        return "\(s.name(name))(\(arguments.joined(separator: ", ")))"
     }
 }

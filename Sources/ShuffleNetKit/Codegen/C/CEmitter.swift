@@ -27,7 +27,7 @@ public struct CEmitter {
         let body = program.layers.map { layer in
             "    /* \(layer.comment) */\n" + layer.kernels.map { "    " + call($0) + ";\n" }.joined()
         }.joined()
-        let called = Set(program.layers.flatMap { $0.kernels.map { String(call($0).prefix { $0 != "(" }) } })
+        let called = Set(program.layers.flatMap { $0.kernels.map { Self.spelling.name($0.call.name) } })
         var tables = program.tables.enumerated().map { k, t in
             "static const int32_t map\(k)[\(t.count)] = {" + t.map(String.init).joined(separator: ", ") + "};\n"
         }.joined()
@@ -53,22 +53,10 @@ public struct CEmitter {
         return [("\(prefix).h", header), ("\(prefix).c", source), ("\(prefix)_weights.c", weights)]
     }
 
-    /// `sn_` + the kernel's name in snake_case, and its arguments in C.
-    func call(_ k: LayerProgram.Kernel) -> String {
-        let c = k.call
-        let name = "sn_" + c.name.reduce(into: "") { out, ch in out += ch.isUppercase ? "_" + ch.lowercased() : String(ch) }
-        let arguments = c.arguments.map { a -> String in
-            switch a {
-            case .planes(let o): KernelCall.pointer(o)
-            case .table(let o): o.table.map { "map\($0)" } ?? "NULL"
-            case .int(let n): "\(n)"
-            case .weights(let at): at.map { "W + \($0)" } ?? "NULL"
-            case .flag(let b): b ? "1" : "0"
-            case .float(let x): "\(x)f"
-            case .zeroRow: "zero_row"
-            case .scratch(let at): "A + \(at)"
-            }
-        }
-        return "\(name)(\(arguments.joined(separator: ", ")))"
-    }
+    /// Kernels are `sn_` + their name in snake_case; no pointer is `NULL`, flags are 0 or 1.
+    static let spelling = KernelCall.Spelling(
+        name: { "sn_" + $0.reduce(into: "") { out, ch in out += ch.isUppercase ? "_" + ch.lowercased() : String(ch) } },
+        none: "NULL", flag: { $0 ? "1" : "0" }, floatSuffix: "f", zeroRow: "zero_row")
+
+    func call(_ k: LayerProgram.Kernel) -> String { k.call.source(Self.spelling) }
 }

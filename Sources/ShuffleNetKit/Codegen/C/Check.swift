@@ -56,11 +56,10 @@ public func runGeneratedC(_ request: GenerateRequest, input: Tensor, flags: [Str
 public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [String] = ["-O3", "-march=native"]) throws -> CheckReport {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shufflenet-check-\(getpid())-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let c = request
     let toolchain = CToolchain()
-    let (program, compileSeconds) = try buildGeneratedC(c, in: dir, flags: flags, toolchain: toolchain)
+    let (program, compileSeconds) = try buildGeneratedC(request, in: dir, flags: flags, toolchain: toolchain)
 
-    let input = SeededWeights.input(for: c.spec, seed: c.seed)
+    let input = SeededWeights.input(for: request.spec, seed: request.seed)
     try Npy.write(input, to: dir + "/input.npy")
     let result = try runProcess(program, [dir + "/input.npy", dir + "/logits.npy", "\(runs)"])
     guard result.status == 0 else { throw ShuffleNetError("the emitted program failed (exit \(result.status)): \(result.stderr)") }
@@ -70,7 +69,7 @@ public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [
     }
     let logits = try Npy.read(path: dir + "/logits.npy").data
 
-    let graph = try optimize(try loadNetwork(c.spec, weights: c.weights, seed: c.seed), c.options)
+    let graph = try optimize(try loadNetwork(request.spec, weights: request.weights, seed: request.seed), request.options)
     let engine = try Interpreter(graph: graph)
     var times: [Double] = []
     var expected: [Float] = []
@@ -83,7 +82,7 @@ public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [
     let scale = expected.map(abs).max() ?? 1
     let diff = zip(logits, expected).map { abs($0 - $1) }.max() ?? 0
     func top5(_ x: [Float]) -> [Int] { Array(x.indices.sorted { x[$0] > x[$1] }.prefix(5)) }
-    return CheckReport(spec: c.spec.name, compiler: toolchain.compiler, flags: flags, compileSeconds: compileSeconds,
+    return CheckReport(spec: request.spec.name, compiler: toolchain.compiler, flags: flags, compileSeconds: compileSeconds,
                        maxAbsDifference: diff, relativeDifference: diff / max(scale, .leastNormalMagnitude),
                        sameTop5: top5(logits) == top5(expected), cMedianMs: ms,
                        interpreterMedianMs: times[times.count / 2], runs: runs)

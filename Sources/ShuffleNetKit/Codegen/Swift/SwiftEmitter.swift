@@ -95,7 +95,7 @@ public struct SwiftEmitter {
             "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
             "TABLES": tables, "ZERO_ROW": "\(program.zeroRow)",
             "KERNELS": try selectKernels(fillTemplate("swift/kernels.swift.in", [:]), path: "swift/kernels.swift.in",
-                                         used: Set(calls.flatMap { $0.1.map { String($0.prefix { $0 != "(" }) } })),
+                                         used: Set(program.layers.flatMap { $0.kernels.map { Self.spelling.name($0.call.name) } })),
             "MAIN": try fillTemplate("swift/main.swift.in", ["TYPE": typeName]),
         ])
         let weights = try fillTemplate("swift/weights.swift.in", [
@@ -146,22 +146,10 @@ public struct SwiftEmitter {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `sn` + the kernel's name in UpperCamelCase, and its arguments in Swift.
-    func call(_ k: LayerProgram.Kernel) -> String {
-        let c = k.call
-        let name = "sn" + c.name.prefix(1).uppercased() + c.name.dropFirst()
-        let arguments = c.arguments.map { a -> String in
-            switch a {
-            case .planes(let o): KernelCall.pointer(o)
-            case .table(let o): o.table.map { "map\($0)" } ?? "nil"
-            case .int(let n): "\(n)"
-            case .weights(let at): at.map { "W + \($0)" } ?? "nil"
-            case .flag(let b): "\(b)"
-            case .float(let x): "\(x)"
-            case .zeroRow: "Z"
-            case .scratch(let at): "A + \(at)"
-            }
-        }
-        return "\(name)(\(arguments.joined(separator: ", ")))"
-    }
+    /// Kernels are `sn` + their name in UpperCamelCase; no pointer is `nil`.
+    static let spelling = KernelCall.Spelling(
+        name: { "sn" + $0.prefix(1).uppercased() + $0.dropFirst() },
+        none: "nil", flag: { "\($0)" }, floatSuffix: "", zeroRow: "Z")
+
+    func call(_ k: LayerProgram.Kernel) -> String { k.call.source(Self.spelling) }
 }
