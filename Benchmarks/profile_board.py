@@ -103,7 +103,8 @@ def main():
         f.write(raw[header:])
     out = subprocess.run(["qemu-system-arm", "-M", board["machine"], "-nographic", "-monitor", "none", "-serial", "none",
                           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", f"{d}/prog.elf"],
-                         cwd=d, check=True, capture_output=True, text=True).stdout
+                         cwd=d, check=True, capture_output=True, text=True)
+    out = out.stdout + out.stderr  # QEMU prints the guest's semihosting console on stderr
     per_insn = 1e9 / board["clockHz"]
     total_ticks = int(re.search(r"shufflenet-board: ticks (\d+)", out).group(1))
     layer_insns = {}
