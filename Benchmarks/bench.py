@@ -50,8 +50,10 @@ NO_ANCHORS = os.environ.get("SHUFFLENET_BENCH_NO_ANCHORS", "") not in ("", "0")
 
 # fp32 engines must match shufflenet-gen's logits to this (max|diff| / max|logit|, and the same top-1)
 FP32_TOLERANCE = 1e-3
-# int8 engines are compared with the float32 network their weights stand for: same top-1 and within this
-INT8_TOLERANCE = 0.15
+# int8 engines are compared with the float32 network their weights stand for: same top-1 and within
+# this. A sanity bound that catches a wrong layout or scale (logits then differ by ~1 x max|logit|),
+# not a claim on int8 precision: ONNX Runtime's own int8 run of the fixture model is 0.14 off on cat.
+INT8_TOLERANCE = 0.25
 
 
 def sh(cmd, **kw):
@@ -584,6 +586,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke test: v2-0.5x, few runs, no int8 rows")
     ap.add_argument("--int8", action="store_true", help="only the int8 rows")
     ap.add_argument("--no-int8", action="store_true", help="no int8 rows in a full run")
+    ap.add_argument("--peak", type=float, default=None,
+                    help="single-core peak GFLOP/s for the compute floor instead of measuring it now (a busy machine measures less)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=20, help="timed runs per engine per round")
     ap.add_argument("--networks", "--specs", nargs="*", default=None, help=f"default: {' '.join(NETWORKS)}")
@@ -607,6 +611,10 @@ def main():
     # The machine's single-core peak, for the compute floor.
     sh(["cc", "-O3", "-march=native", os.path.join(BENCH, "peak_fma.c"), "-o", f"{scratch}/peak"])
     peak = float(re.search(r"peak ([0-9.]+)", sh([f"{scratch}/peak"]).stdout).group(1))
+    if args.peak:
+        print(f"measured peak {peak:.1f} GFLOP/s; using --peak {args.peak:.1f}", flush=True)
+        peak = args.peak
+    info["peak_source"] = "given with --peak" if args.peak else "measured by Benchmarks/peak_fma.c in this run"
     probe = f"{scratch}/rss_probe"
     sh(["cc", "-O2", os.path.join(BENCH, "rss_probe.c"), "-o", probe])
     print(f"CPU: {info['cpu']} ({info['flags']}); measured peak single-core FP32: {peak:.1f} GFLOP/s", flush=True)
@@ -666,7 +674,7 @@ def write_report(info, peak, sections, args, seconds):
              f"Command: `{command_line(args)}` ({seconds / 60:.1f} min)", "",
              f"- CPU: {info['cpu']} ({info['cores']} cores visible; flags: {info['flags']})",
              f"- C compiler: {info['cc']}", f"- Swift: {info['swiftc']}", f"- OS: {info['os']}",
-             f"- Peak single-core FP32 FMA throughput (Benchmarks/peak_fma.c): {peak:.1f} GFLOP/s", "",
+             f"- Peak single-core FP32 FMA throughput: {peak:.1f} GFLOP/s ({info['peak_source']})", "",
              "Single image, one thread. Median, p10 and p90 over all timed runs; `vs ORT` and `vs fastest` are the median",
              "over rounds of (engine / ONNX Runtime) and (engine / the fastest engine) measured in the same round; `x floor`",
              "is the median over the compute floor 2 x MACs / peak. Peak RSS is the engine's whole process. `max|diff|` is",

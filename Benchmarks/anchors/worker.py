@@ -126,9 +126,13 @@ def convert(kind, spec, weights, out):
         work = out + ".d"
         os.makedirs(work, exist_ok=True)
         pt = os.path.join(work, "model.pt")
-        pnnx.export(model, pt, args)  # writes model.ncnn.param / model.ncnn.bin beside it
+        # writes model.ncnn.param / model.ncnn.bin beside it; fp16=False keeps the weights
+        # float32 (pnnx's default stores them as fp16: 1.3e-3 x max|logit| off on v2-0.5x)
+        pnnx.export(model, pt, args, fp16=False)
         for ext in ("bin", "param"):  # param last: it marks the conversion complete
             os.replace(os.path.join(work, f"model.ncnn.{ext}"), out[:-len("param")] + ext)
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
         return
     elif kind == "litert-fp32":
         edge = litert_module().convert(model, args)
@@ -215,17 +219,21 @@ def engine(name, model, x):
         def run():
             request.infer({0: x})
             return request.get_output_tensor(0).data.copy()
-        precision = compiled.get_property("INFERENCE_PRECISION_HINT")
-        return run, f"openvino {ov.__version__}, precision {precision}"
+        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: ", "").strip("'>")
+        return run, f"openvino {ov.__version__.split('-')[0]}, inference precision {precision}"
     if name == "ncnn":
         import ncnn
         net = ncnn.Net()
-        net.opt.num_threads = 1
-        net.opt.use_vulkan_compute = False
-        # fp32 throughout: ncnn's x86 build would otherwise store some weights in fp16/bf16.
-        for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage", "use_int8_inference"):
-            if hasattr(net.opt, flag):
-                setattr(net.opt, flag, False)
+        opt = net.opt
+        opt.num_threads = 1
+        opt.use_vulkan_compute = False
+        # fp32 throughout: ncnn's x86 build would otherwise store some blobs in fp16/bf16.
+        for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage"):
+            if hasattr(opt, flag):
+                setattr(opt, flag, False)
+        net.opt = opt
+        if net.opt.num_threads != 1 or net.opt.use_fp16_storage:
+            raise SystemExit("ncnn did not take its options")
         if net.load_param(model) != 0 or net.load_model(model[:-len("param")] + "bin") != 0:
             raise SystemExit(f"ncnn could not load {model}")
         chw = ncnn.Mat(np.ascontiguousarray(x[0]))
@@ -247,6 +255,15 @@ def engine(name, model, x):
         it, log = stderr_of(make)
         inp, out = it.get_input_details()[0], it.get_output_details()[0]
         xin = x if list(inp["shape"]) == list(x.shape) else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        io = "float32 input and output"
+        if inp["dtype"] != np.float32:
+            # A full-integer model with integer input: the image is quantized once here,
+            # outside the timed runs (as if the camera delivered int8); logits dequantized.
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            xin = np.clip(np.round(xin / scale) + zero, info.min, info.max).astype(inp["dtype"])
+            io = f"{inp['dtype'].__name__} input (quantized once, outside the timed runs)"
+        oscale, ozero = out["quantization"] if out["dtype"] != np.float32 else (1.0, 0)
         ops = {}
         for op in it._get_ops_details():
             ops[op["op_name"]] = ops.get(op["op_name"], 0) + 1
@@ -257,9 +274,9 @@ def engine(name, model, x):
         def run():
             it.set_tensor(inp["index"], xin)
             it.invoke()
-            return it.get_tensor(out["index"]).copy()
+            return (it.get_tensor(out["index"]).astype(np.float32) - ozero) * oscale
         notes = (f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '?')}, {xnn}, "
-                 f"input {inp['dtype'].__name__}{list(inp['shape'])}, {qconv} int8-weight conv/fc ops of "
+                 f"{io}, input shape {[int(v) for v in inp['shape']]}, {qconv} int8-weight conv/fc ops of "
                  f"{sum(ops.get(k, 0) for k in ('CONV_2D', 'DEPTHWISE_CONV_2D', 'FULLY_CONNECTED'))}")
         return run, notes
     raise SystemExit(f"unknown engine {name}")
