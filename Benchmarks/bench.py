@@ -593,7 +593,10 @@ def main():
     ap.add_argument("--networks", "--specs", nargs="*", default=None, help=f"default: {' '.join(NETWORKS)}")
     ap.add_argument("--engines", default=None,
                     help=f"comma-separated subset of {','.join(ENGINE_KEYS)} (C always runs in fp32 sections)")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the SVG of an earlier run from its results JSON")
     args = ap.parse_args()
+    if args.replot:
+        return replot(args.replot)
     if args.engines is not None:
         args.engines = {e.strip() for e in args.engines.split(",") if e.strip()}
         unknown = args.engines - set(ENGINE_KEYS)
@@ -705,9 +708,21 @@ def write_report(info, peak, sections, args, seconds):
     name = "quick" if args.quick else ("int8" if args.int8 else "latest")
     with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write(text)
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        json.dump({"info": info, "peak": peak, "kind": kind, "stamp": stamp, "sections": sections}, f, indent=1)
     with open(os.path.join(RESULTS, f"{name}.svg"), "w") as f:
         f.write(svg_chart(sections, info, peak, kind, stamp))
-    print(f"wrote Benchmarks/results/{name}.md and {name}.svg")
+    print(f"wrote Benchmarks/results/{name}.md, {name}.json and {name}.svg")
+
+
+def replot(path):
+    """Redraws the SVG of a run from its JSON (Benchmarks/results/NAME.json -> NAME.svg)."""
+    with open(path) as f:
+        run = json.load(f)
+    out = os.path.splitext(path)[0] + ".svg"
+    with open(out, "w") as f:
+        f.write(svg_chart(run["sections"], run["info"], run["peak"], run["kind"], run["stamp"]))
+    print(f"wrote {out}")
 
 
 def fmt_ratio(v):
@@ -730,54 +745,59 @@ def esc(s):
 
 def svg_chart(sections, info, peak, kind, stamp):
     """One panel per network: a bar per engine, its length the latency relative to the
-    fastest engine of that network on a log scale; the compute floor (2 x MACs / peak) a
-    dashed red line; each bar labelled with its median in ms and the ratio."""
-    label_w, plot_w, right_w = 360, 560, 150
-    bar_h, gap, panel_head = 18, 4, 40
+    fastest engine of that network (median over rounds of the per-round ratio, as in the
+    table) on a log scale; the compute floor (2 x MACs / peak) a dashed red line; each bar
+    labelled with its median in ms and the ratio."""
+    label_w, plot_w, right_w = 380, 560, 140
+    bar_h, gap = 18, 4
     width = label_w + plot_w + right_w
-    # a common log axis: from the lowest floor ratio (or 0.5x) to the largest ratio
+    # a common log axis: from below the lowest floor ratio (or 0.5x) to above the largest ratio
     lo, hi = 0.5, 2.0
     for s in sections:
         fastest = min(r["median"] for r in s["rows"])
         if s["floor_ms"]:
             lo = min(lo, s["floor_ms"] / fastest * 0.8)
-        hi = max(hi, max(r["median"] / fastest for r in s["rows"]) * 1.1)
+        hi = max(hi, max(r["vs_fastest"] for r in s["rows"]) * 1.15)
     llo, lhi = math.log10(lo), math.log10(hi)
     xpos = lambda v: label_w + (math.log10(v) - llo) / (lhi - llo) * plot_w
-    out, y = [], 0
-    title = f"shufflenet-gen benchmark ({kind}, {stamp}): latency relative to the fastest engine per network"
-    sub = f"{info['cpu']}; one thread, batch 1; measured peak {peak:.1f} GFLOP/s FP32; compute floor = 2 x MACs / peak"
-    out.append(f'<text x="12" y="24" font-size="16" font-weight="bold">{esc(title)}</text>')
-    out.append(f'<text x="12" y="44" font-size="12" fill="#444">{esc(sub)}</text>')
-    y = 64
-    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if lo <= t <= hi]
+    out = []
+    title = "shufflenet-gen: latency relative to the fastest engine of each network (log scale)"
+    sub1 = f"{kind}, {stamp}; one thread, batch 1; shorter is faster"
+    sub2 = (f"{info['cpu']} ({info['flags']}); peak {peak:.1f} GFLOP/s FP32 ({info.get('peak_source', 'measured')}); "
+            "red dashed line: compute floor 2 x MACs / peak")
+    out.append(f'<text x="12" y="24" font-size="17" font-weight="bold">{esc(title)}</text>')
+    out.append(f'<text x="12" y="44" font-size="12" fill="#444">{esc(sub1)}</text>')
+    out.append(f'<text x="12" y="60" font-size="12" fill="#444">{esc(sub2)}</text>')
+    y = 76
+    ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if lo <= t <= hi]
     for s in sections:
         rows = s["rows"]
         fastest = min(r["median"] for r in rows)
-        head = s["title"] + (f"  ({s['macs'] / 1e6:.0f} M MACs, floor {s['floor_ms']:.3f} ms, fastest {fastest:.3f} ms)"
-                             if s["floor_ms"] else f"  (fastest {fastest:.3f} ms; no floor drawn: int8)")
-        out.append(f'<text x="12" y="{y + 24}" font-size="14" font-weight="bold">{esc(head)}</text>')
-        top = y + panel_head - 8
+        head = s["title"] + (f": {s['macs'] / 1e6:.0f} M MACs, compute floor {s['floor_ms']:.3f} ms, fastest {fastest:.3f} ms"
+                             if s["floor_ms"] else f": fastest {fastest:.3f} ms (no floor drawn for int8)")
+        out.append(f'<text x="12" y="{y + 18}" font-size="14" font-weight="bold">{esc(head)}</text>')
+        top = y + 40  # a band above the bars for the floor's label
         body = len(rows) * (bar_h + gap)
         for t in ticks:
             x = xpos(t)
             out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + body + 4}" stroke="#ddd" stroke-width="1"/>')
-            out.append(f'<text x="{x:.1f}" y="{top + body + 16}" font-size="10" fill="#666" text-anchor="middle">{t:g}x</text>')
+            out.append(f'<text x="{x:.1f}" y="{top + body + 17}" font-size="10" fill="#666" text-anchor="middle">{t:g}x</text>')
         x1 = xpos(1)
         out.append(f'<line x1="{x1:.1f}" y1="{top}" x2="{x1:.1f}" y2="{top + body + 4}" stroke="#888" stroke-width="1"/>')
         for i, r in enumerate(rows):
             by = top + 4 + i * (bar_h + gap)
-            ratio = r["median"] / fastest
-            x0, xe = label_w, xpos(ratio)
+            ratio = r["vs_fastest"]
+            x0, xe = label_w, xpos(max(ratio, lo))
             out.append(f'<text x="{label_w - 8}" y="{by + bar_h - 5}" font-size="12" text-anchor="end">{esc(r["name"])}</text>')
             out.append(f'<rect x="{x0}" y="{by}" width="{max(1.0, xe - x0):.1f}" height="{bar_h}" fill="{color_of(r["name"])}"/>')
             out.append(f'<text x="{xe + 5:.1f}" y="{by + bar_h - 5}" font-size="11">{r["median"]:.3g} ms ({ratio:.2f}x)</text>')
         if s["floor_ms"]:
             xf = xpos(s["floor_ms"] / fastest)
-            out.append(f'<line x1="{xf:.1f}" y1="{top}" x2="{xf:.1f}" y2="{top + body + 4}" stroke="#d00" stroke-width="2" stroke-dasharray="5,3"/>')
-            out.append(f'<text x="{xf + 3:.1f}" y="{top - 2}" font-size="10" fill="#d00">compute floor {s["floor_ms"]:.3f} ms</text>')
-        y = top + body + 28
-    height = y + 10
+            out.append(f'<line x1="{xf:.1f}" y1="{top - 14}" x2="{xf:.1f}" y2="{top + body + 4}" stroke="#d00" stroke-width="2" stroke-dasharray="5,3"/>')
+            out.append(f'<text x="{xf + 4:.1f}" y="{top - 4}" font-size="11" fill="#d00">compute floor {s["floor_ms"]:.3f} ms '
+                       f'({s["floor_ms"] / fastest:.2f}x)</text>')
+        y = top + body + 30
+    height = y + 6
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">\n'
             f'<rect width="{width}" height="{height}" fill="white"/>\n' + "\n".join(out) + "\n</svg>\n")
