@@ -293,7 +293,9 @@ CONVERTERS = {
     "litert-fp32": (LITERT_PY, ["torch", "torchvision", "litert_torch|ai_edge_torch"], "fp32.tflite"),
     "litert-int8": (LITERT_PY, ["torch", "torchvision", "litert_torch|ai_edge_torch", "torchao"], "int8.tflite"),
     "real-weights": (MAIN_PY, ["torch", "torchvision", "onnx", "onnxruntime"], "weights.safetensors"),
+    "emx": (MAIN_PY, ["onnxruntime"], "model.c"),
 }
+EMX_LABEL = "emx-onnx-cgen C (-O3 -march=native)"
 
 
 def model_file(kind, spec, weights):
@@ -375,6 +377,36 @@ def emitted_c(name, gen, gen_args, input_npy, d, cflags=("-O3", "-march=native")
         build_times.setdefault("generate", t1 - t0)
         build_times[name] = time.perf_counter() - t1
     return Program(name, [f"{out}/prog", input_npy, f"{out}/logits.npy"], f"{out}/logits.npy")
+
+
+def emx_program(spec, weights, input_npy, d, info, build_times, notes):
+    """emx-onnx-cgen (a C generator on PyPI) on the ONNX file the ONNX Runtime row runs,
+    built with Benchmarks/anchors/emx_main.c; None (with a note) when it cannot be."""
+    def skip(why):
+        notes.append(f"{EMX_LABEL}: skipped, {why}")
+        print(f"   {EMX_LABEL} skipped: {why}", flush=True)
+    if NO_ANCHORS:
+        return skip("SHUFFLENET_BENCH_NO_ANCHORS")
+    if shutil.which("emx-onnx-cgen") is None:
+        return skip("emx-onnx-cgen not installed (pip install emx-onnx-cgen)")
+    try:
+        source = model_file("emx", spec, model_file("onnx", spec, weights))
+    except RuntimeError as e:
+        return skip(str(e))
+    out = os.path.join(d, "emx")
+    os.makedirs(out, exist_ok=True)
+    bin_path = os.path.join(os.path.dirname(source), "model.bin")
+    t0 = time.perf_counter()
+    try:
+        sh(["cc", "-std=c11", "-O3", "-march=native", f'-DEMX_WEIGHTS="{bin_path}"', os.path.join(BENCH, "anchors", "emx_main.c"),
+            source, "-o", f"{out}/prog", "-lm"])
+    except subprocess.CalledProcessError as e:
+        return skip(f"its C did not compile: {last_line(e.stderr)}")
+    build_times[EMX_LABEL] = time.perf_counter() - t0
+    version = first_line([MAIN_PY, "-c", "import importlib.metadata as m; print(m.version('emx-onnx-cgen'))"])
+    notes.append(f"{EMX_LABEL}: emx-onnx-cgen {version} on the ONNX Runtime row's ONNX file (Shape arithmetic folded "
+                 "by ONNX Runtime's basic optimizations), default options; main in Benchmarks/anchors/emx_main.c")
+    return Program(EMX_LABEL, [f"{out}/prog", input_npy, f"{out}/logits.npy"], f"{out}/logits.npy")
 
 
 def check_programs(programs, reference, tolerance, notes):
@@ -462,6 +494,10 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
     if wanted(args, "interpreter"):
         interpreters = [CLIRun("interpreter, unoptimized graph", [gen, "run", "--spec", spec, "--unoptimized", "--input", input_npy, "--output", f"{d}/i1.npy"], f"{d}/i1.npy"),
                         CLIRun("interpreter, optimized graph in its arena", [gen, "run", "--spec", spec, "--arena", "--input", input_npy, "--output", f"{d}/i2.npy"], f"{d}/i2.npy")]
+    if wanted(args, "emx"):
+        p = emx_program(spec, weights, input_npy, d, info, build_times, notes)
+        if p is not None:
+            programs.append(p)
     programs = check_programs(programs, reference, FP32_TOLERANCE, notes)
     interpreters = check_programs(interpreters, reference, FP32_TOLERANCE, notes)
     workers = anchor_workers(anchors, spec, weights, input_npy, d, reference, notes)
@@ -574,7 +610,7 @@ def print_rows(rows):
               f"vs ORT {vs:>6}  x floor {xf}", flush=True)
 
 
-ENGINE_KEYS = ["c", "swift", "interpreter"] + [a.key for a in ANCHORS]
+ENGINE_KEYS = ["c", "swift", "interpreter"] + [a.key for a in ANCHORS] + ["emx"]
 
 
 def wanted(args, key):
@@ -731,7 +767,7 @@ def fmt_ratio(v):
 
 # ---------------------------------------------------------------- the chart (plain SVG)
 
-FAMILY_COLORS = [("C ", "#1f77b4"), ("Swift", "#17becf"), ("interpreter", "#9e9e9e"), ("PyTorch", "#d62728"),
+FAMILY_COLORS = [("C ", "#1f77b4"), ("emx", "#bcbd22"), ("Swift", "#17becf"), ("interpreter", "#9e9e9e"), ("PyTorch", "#d62728"),
                  ("ONNX Runtime", "#ff7f0e"), ("OpenVINO", "#9467bd"), ("ncnn", "#2ca02c"), ("LiteRT", "#8c564b")]
 
 

@@ -8,7 +8,8 @@ its own and each engine can live in its own Python environment).
                                                 stdin with N timed runs (ms, one line)
 
 KIND: onnx (torch.onnx.export), ncnn (pnnx), litert-fp32 (litert-torch), litert-int8
-(litert-torch PT2E full-integer quantization, calibrated on the fixture photos),
+(litert-torch PT2E full-integer quantization, calibrated on the fixture photos), emx
+(emx-onnx-cgen's C from the ONNX file given as WEIGHTS, with its model.bin),
 real-weights (the int8 QDQ model of the fixtures dequantized into a BN-folded torchvision
 state_dict, safetensors). WEIGHTS is a safetensors file with the reference state_dict names
 (`shufflenet-gen export-weights`), so every engine runs the weights shufflenet-gen runs.
@@ -109,10 +110,26 @@ def calibration_images():
 # ---------------------------------------------------------------- conversions
 
 def convert(kind, spec, weights, out):
-    import torch
-    torch.set_num_threads(1)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
+    if kind == "emx":
+        # WEIGHTS is the ONNX file here. emx-onnx-cgen needs static shapes, and the torch
+        # export computes its Slice bounds from Shape nodes: ONNX Runtime's basic
+        # (standard-ops) optimizations fold them, then emx-onnx-cgen writes OUT (model.c)
+        # and model.bin beside it.
+        import subprocess
+        import onnxruntime as ort
+        folded = os.path.join(os.path.dirname(out), "folded.onnx")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = folded
+        ort.InferenceSession(weights, options, providers=["CPUExecutionProvider"])
+        subprocess.run(["emx-onnx-cgen", "compile", "--color", "never", folded, os.path.basename(tmp) + ".c"],
+                       cwd=os.path.dirname(out), check=True, stdout=sys.stderr)
+        os.replace(tmp + ".c", out)
+        return
+    import torch
+    torch.set_num_threads(1)
     if kind == "real-weights":
         from make_onnx_fixtures import dequantized_state_dict  # needs onnx
         save_safetensors(dequantized_state_dict(os.path.join(FIXTURES, "shufflenet-v2-12-qdq.onnx")), out)
