@@ -146,6 +146,7 @@ class Timed:
         self.diff = None  # max|diff| / max|logit| against the reference, measured before timing
         self.logits = None
         self.notes = ""
+        self.anchor = False  # another project's engine: dropped, not fatal, when it fails
 
     def close(self):
         pass
@@ -200,6 +201,7 @@ class Worker(Timed):
     def __init__(self, name, python, engine, model, input_npy, logits):
         super().__init__(name)
         self.logits = logits
+        self.anchor = True
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([python, WORKER, "run", engine, model, input_npy, logits],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
@@ -406,7 +408,9 @@ def emx_program(spec, weights, input_npy, d, info, build_times, notes):
     version = first_line([MAIN_PY, "-c", "import importlib.metadata as m; print(m.version('emx-onnx-cgen'))"])
     notes.append(f"{EMX_LABEL}: emx-onnx-cgen {version} on the ONNX Runtime row's ONNX file (Shape arithmetic folded "
                  "by ONNX Runtime's basic optimizations), default options; main in Benchmarks/anchors/emx_main.c")
-    return Program(EMX_LABEL, [f"{out}/prog", input_npy, f"{out}/logits.npy"], f"{out}/logits.npy")
+    p = Program(EMX_LABEL, [f"{out}/prog", input_npy, f"{out}/logits.npy"], f"{out}/logits.npy")
+    p.anchor = True
+    return p
 
 
 def check_programs(programs, reference, tolerance, notes):
@@ -417,6 +421,9 @@ def check_programs(programs, reference, tolerance, notes):
             p.check_run()
         except subprocess.CalledProcessError as e:
             notes.append(f"{p.name}: failed: {last_line(e.stderr)}")
+            print(f"   {p.name} failed: {last_line(e.stderr)}", flush=True)
+            if not p.anchor:
+                OWN_FAILURES.append(f"{p.name}: failed")
             continue
         ok, p.diff, text = compare(p.logits, reference, tolerance)
         if ok:
@@ -424,17 +431,34 @@ def check_programs(programs, reference, tolerance, notes):
         else:
             notes.append(f"{p.name}: NOT TIMED, its logits are off: {text}")
             print(f"   {p.name} not timed: logits off: {text}", flush=True)
+            if not p.anchor:
+                OWN_FAILURES.append(f"{p.name}: logits off ({text})")
     return kept
+
+
+# shufflenet-gen's own rows that failed or were off: reported, then the run exits 1 (CI sees it)
+OWN_FAILURES = []
 
 
 # ---------------------------------------------------------------- measuring
 
-def measure(everyone, rounds, batch_of):
-    """Interleaved rounds; returns per-round medians by engine name."""
+def measure(everyone, rounds, batch_of, notes):
+    """Interleaved rounds; returns per-round medians by engine name. An anchor that fails
+    while being timed is dropped with a note (the lead's run and CI go on); a failure of
+    shufflenet-gen's own code stops the run."""
     per_round = {e.name: [] for e in everyone}
     for _ in range(rounds):
-        for e in everyone:
-            t = e.batch(batch_of(e))
+        for e in list(everyone):
+            try:
+                t = e.batch(batch_of(e))
+            except Exception as err:
+                if not e.anchor:
+                    raise
+                notes.append(f"{e.name}: dropped, it failed while being timed: {str(err)[:300]}")
+                print(f"   {e.name} dropped: {str(err)[:300]}", flush=True)
+                everyone.remove(e)
+                e.close()
+                continue
             e.times += t
             per_round[e.name].append(statistics.median(t))
     return per_round
@@ -504,11 +528,12 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
     everyone = programs + interpreters + workers
     rounds, batch = (2, 3) if args.quick else (args.rounds, args.batch)
     interp_batch = 1 if args.quick else max(1, batch // 4)
-    per_round = measure(everyone, rounds, lambda e: interp_batch if e in interpreters else batch)
+    per_round = measure(everyone, rounds, lambda e: interp_batch if e in interpreters else batch, notes)
     for e in workers:
         e.close()
     for e in programs + interpreters:
-        e.rss_kb = peak_rss_of(probe, e.rss_argv())
+        if e in everyone:
+            e.rss_kb = peak_rss_of(probe, e.rss_argv())
     arena = json.loads(sh([gen, "plan", "--spec", spec, "--json"]).stdout)["callerIO"]["arenaBytes"]
     rows = rows_of(everyone, per_round, floor_ms)
     print_rows(rows)
@@ -586,11 +611,12 @@ def int8_section(gen, scratch, probe, args):
     if not everyone:
         return None
     rounds, batch = (2, 3) if args.quick else (args.rounds, args.batch)
-    per_round = measure(everyone, rounds, lambda e: batch)
+    per_round = measure(everyone, rounds, lambda e: batch, notes)
     for e in workers:
         e.close()
     for e in programs:
-        e.rss_kb = peak_rss_of(probe, e.rss_argv())
+        if e in everyone:
+            e.rss_kb = peak_rss_of(probe, e.rss_argv())
     rows = rows_of(everyone, per_round, None)
     for row, e in zip(rows, everyone):
         got = read_npy(e.logits)
@@ -670,6 +696,8 @@ def main():
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     write_report(info, peak, sections, args, time.perf_counter() - started)
+    if OWN_FAILURES:
+        sys.exit("shufflenet-gen's own code failed its check: " + "; ".join(OWN_FAILURES))
 
 
 def write_seeded_input(gen, spec, path):
@@ -722,7 +750,7 @@ def write_report(info, peak, sections, args, seconds):
     for s in sections:
         if s.get("int8"):
             lines += [f"## {s['title']}", "",
-                      "| engine | median ms | p10 | p90 | runs | vs ORT | vs fastest | top-1 | max\\|diff\\| vs fp32 | vs ORT int8 | peak RSS MB |",
+                      "| engine | median ms | p10 | p90 | runs | vs ORT int8 | vs fastest | top-1 | max\\|diff\\| vs fp32 | max\\|diff\\| vs stored ORT int8 logits | peak RSS MB |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for r in s["rows"]:
                 lines.append(f"| {r['name']} | {r['median']:.3f} | {r['p10']:.3f} | {r['p90']:.3f} | {r['runs']} | "
@@ -798,7 +826,7 @@ def svg_chart(sections, info, peak, kind, stamp):
     xpos = lambda v: label_w + (math.log10(v) - llo) / (lhi - llo) * plot_w
     out = []
     title = "shufflenet-gen: latency relative to the fastest engine of each network (log scale)"
-    sub1 = f"{kind}, {stamp}; one thread, batch 1; shorter is faster"
+    sub1 = f"{kind}, {stamp}; one thread, batch 1; shorter is faster; pale outlined bars: int8"
     sub2 = (f"{info['cpu']} ({info['flags']}); peak {peak:.1f} GFLOP/s FP32 ({info.get('peak_source', 'measured')}); "
             "red dashed line: compute floor 2 x MACs / peak")
     out.append(f'<text x="12" y="24" font-size="17" font-weight="bold">{esc(title)}</text>')
@@ -825,7 +853,8 @@ def svg_chart(sections, info, peak, kind, stamp):
             ratio = r["vs_fastest"]
             x0, xe = label_w, xpos(max(ratio, lo))
             out.append(f'<text x="{label_w - 8}" y="{by + bar_h - 5}" font-size="12" text-anchor="end">{esc(r["name"])}</text>')
-            out.append(f'<rect x="{x0}" y="{by}" width="{max(1.0, xe - x0):.1f}" height="{bar_h}" fill="{color_of(r["name"])}"/>')
+            style = ' fill-opacity="0.55" stroke="#333" stroke-width="1"' if "int8" in r["name"] else ""
+            out.append(f'<rect x="{x0}" y="{by}" width="{max(1.0, xe - x0):.1f}" height="{bar_h}" fill="{color_of(r["name"])}"{style}/>')
             out.append(f'<text x="{xe + 5:.1f}" y="{by + bar_h - 5}" font-size="11">{r["median"]:.3g} ms ({ratio:.2f}x)</text>')
         if s["floor_ms"]:
             xf = xpos(s["floor_ms"] / fastest)
