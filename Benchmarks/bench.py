@@ -295,7 +295,7 @@ CONVERTERS = {
     "litert-fp32": (LITERT_PY, ["torch", "torchvision", "litert_torch|ai_edge_torch"], "fp32.tflite"),
     "litert-int8": (LITERT_PY, ["torch", "torchvision", "litert_torch|ai_edge_torch", "torchao"], "int8.tflite"),
     "real-weights": (MAIN_PY, ["torch", "torchvision", "onnx", "onnxruntime"], "weights.safetensors"),
-    "emx": (MAIN_PY, ["onnxruntime"], "model.c"),
+    "emx": (MAIN_PY, ["emx_onnx_cgen", "onnxruntime"], "model.c"),
 }
 EMX_LABEL = "emx-onnx-cgen C (-O3 -march=native)"
 
@@ -389,8 +389,8 @@ def emx_program(spec, weights, input_npy, d, info, build_times, notes):
         print(f"   {EMX_LABEL} skipped: {why}", flush=True)
     if NO_ANCHORS:
         return skip("SHUFFLENET_BENCH_NO_ANCHORS")
-    if shutil.which("emx-onnx-cgen") is None:
-        return skip("emx-onnx-cgen not installed (pip install emx-onnx-cgen)")
+    if not have(MAIN_PY, ["emx_onnx_cgen"]):
+        return skip("emx-onnx-cgen not installed (pip install -r Benchmarks/anchors/requirements.txt)")
     try:
         source = model_file("emx", spec, model_file("onnx", spec, weights))
     except RuntimeError as e:

@@ -2,6 +2,7 @@
  * of shufflenet-gen's emitted programs (bench.py's Program rows):
  *     prog input.npy logits.npy [runs]   -> writes the logits; with runs, prints `times: ...`
  * Built by bench.py: cc -O3 -march=native -DEMX_WEIGHTS='"/path/model.bin"' emx_main.c model.c -lm */
+#define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

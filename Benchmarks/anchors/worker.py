@@ -124,7 +124,7 @@ def convert(kind, spec, weights, out):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.optimized_model_filepath = folded
         ort.InferenceSession(weights, options, providers=["CPUExecutionProvider"])
-        subprocess.run(["emx-onnx-cgen", "compile", "--color", "never", folded, os.path.basename(tmp) + ".c"],
+        subprocess.run([sys.executable, "-m", "emx_onnx_cgen", "compile", "--color", "never", folded, os.path.basename(tmp) + ".c"],
                        cwd=os.path.dirname(out), check=True, stdout=sys.stderr)
         os.replace(tmp + ".c", out)
         return
