@@ -655,6 +655,8 @@ def main():
     ap.add_argument("--networks", "--specs", nargs="*", default=None, help=f"default: {' '.join(NETWORKS)}")
     ap.add_argument("--engines", default=None,
                     help=f"comma-separated subset of {','.join(ENGINE_KEYS)} (C always runs in fp32 sections)")
+    ap.add_argument("--results", metavar="NAME", default=None,
+                    help="write Benchmarks/results/NAME.{md,json,svg} (default latest; quick with --quick; int8 with --int8)")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the SVG of an earlier run from its results JSON")
     args = ap.parse_args()
     if args.replot:
@@ -769,7 +771,7 @@ def write_report(info, peak, sections, args, seconds):
         if s["notes"]:
             lines += ["Notes:", ""] + [f"- {n}" for n in s["notes"]] + [""]
     text = "\n".join(lines) + "\n"
-    name = "quick" if args.quick else ("int8" if args.int8 else "latest")
+    name = args.results or ("quick" if args.quick else ("int8" if args.int8 else "latest"))
     with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write(text)
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
