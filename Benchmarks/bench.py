@@ -738,7 +738,8 @@ def command_line(args):
 def write_report(info, peak, sections, args, seconds):
     os.makedirs(RESULTS, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    kind = "quick smoke test" if args.quick else ("int8 rows" if args.int8 else "full run")
+    kind = ("quick smoke test" if args.quick else "int8 rows" if args.int8
+            else "run of chosen networks/engines" if (args.networks or args.engines) else "full run")
     lines = [f"# Benchmark results ({kind}, {stamp})", "",
              f"Command: `{command_line(args)}` ({seconds / 60:.1f} min)", "",
              f"- CPU: {info['cpu']} ({info['cores']} cores visible; flags: {info['flags']})",
