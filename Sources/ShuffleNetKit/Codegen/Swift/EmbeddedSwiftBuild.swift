@@ -25,7 +25,7 @@ public struct EmbeddedSwiftBuild: Equatable, Sendable {
             "-wmo", "-parse-as-library", "-O", "-no-allocations", "-Xfrontend", "-function-sections",
             // No stack protector: like a C build for a board (no -fstack-protector), so the
             // object needs no __stack_chk_guard from the firmware.
-            "-disable-stack-protector", "-warnings-as-errors", "-c", source, "-o", object,
+            "-Xfrontend", "-disable-stack-protector", "-warnings-as-errors", "-c", source, "-o", object,
         ]
     }
 }
