@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "shufflenet-gen", targets: ["shufflenet-gen"]),
     ],
     targets: [
-        .target(name: "ShuffleNetTemplates", path: "templates", exclude: ["README.md"], resources: [.copy("c"), .copy("swift")]),
+        .target(name: "ShuffleNetTemplates", path: "templates", exclude: ["README.md"], resources: [.copy("c"), .copy("swift"), .copy("harness")]),
         .target(name: "ShuffleNetKit", dependencies: ["ShuffleNetTemplates"]),
         .executableTarget(name: "shufflenet-gen", dependencies: ["ShuffleNetKit"]),
         .testTarget(

@@ -54,9 +54,16 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 /* Plane k of a buffer read or written through an optional static index table. */
 #define SN_PLANE(base, idx, k, size) ((base) + (size_t)((idx) ? (idx)[k] : (k)) * (size_t)(size))
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(SHUFFLENET_NO_VECTOR)
+/* A Cortex-M without Helium's floating point has no vector registers: gcc would lower the
+ * vectors to scalar code whose register tiles spill (5.6 KB of stack on a Cortex-M7), so
+ * it gets the plain C kernels, which also run fewer instructions there. */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2))
+#define SN_NO_FLOAT_VECTORS 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SHUFFLENET_NO_VECTOR) && !defined(SN_NO_FLOAT_VECTORS)
 #define SN_HAVE_VECTOR 1
-/* The widest vector the target has natively (a wider one would change the ABI). */
+/* The widest vector the target has natively (a wider one would change the ABI): 16 or 8
+ * floats with AVX-512 or AVX, otherwise 4 (SSE, AArch64's NEON, Cortex-M55's Helium). */
 #if defined(__AVX512F__)
 #define SN_VEC 16
 #elif defined(__AVX__)
@@ -67,6 +74,11 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 /* Unrolls a loop over a register tile's rows or vectors before scalar replacement, so a
  * tile lives in registers, not in infer's stack frame. */
 #define SN_UNROLL _Pragma("GCC unroll 8")
+/* Helium has 8 vector registers (SSE, AVX and NEON 16 or 32): the register tiles sized for
+ * 16 would spill into infer's stack frame (9 KB on a Cortex-M55), so it gets the smallest. */
+#if defined(__ARM_FEATURE_MVE)
+#define SN_FEW_VECTOR_REGISTERS 1
+#endif
 typedef float sn_vec __attribute__((vector_size(SN_VEC * sizeof(float))));
 typedef int32_t sn_ivec __attribute__((vector_size(SN_VEC * sizeof(float))));
 
@@ -137,8 +149,10 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
                             float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
+#ifndef SN_FEW_VECTOR_REGISTERS
     SN_POINTWISE_BLOCK(4)
     SN_POINTWISE_BLOCK(2)
+#endif
     SN_POINTWISE_BLOCK(1)
     /* The last few pixels: one more vector ending at P, overlapping pixels already done,
      * whose lanes keep the values they have (so a residual is not added twice). */
@@ -179,10 +193,13 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
 #define SN_CB_W(w, K, o, k) ((w) + (size_t)((o) / SN_CB) * (size_t)(K) * SN_CB + (size_t)(k) * SN_CB + (o) % SN_CB)
 #ifdef SN_HAVE_VECTOR
 /* NV*NR accumulators + NV weights + 1 broadcast fit the register file (32 vectors with
- * AVX-512, 16 with AVX or SSE): a tile that does not spills into infer's stack frame. */
+ * AVX-512, 16 with AVX or SSE, 8 with Helium): a tile that does not spills into infer's
+ * stack frame. */
 #define SN_CB_NV 3
 #if SN_VEC == 16
 #define SN_CB_NR 7
+#elif defined(SN_FEW_VECTOR_REGISTERS)
+#define SN_CB_NR 1
 #else
 #define SN_CB_NR 3
 #endif
@@ -249,7 +266,9 @@ SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
     int p = 0;
 #ifdef SN_HAVE_VECTOR
     SN_POINTWISE_CB_BLOCK(SN_CB_NR)
+#if SN_CB_NR > 1
     SN_POINTWISE_CB_BLOCK(1)
+#endif
 #endif
     for (; p < P; p++) {
         for (int o = 0; o < O; o++) {

@@ -10,6 +10,12 @@ usage: shufflenet-gen --spec S [--weights W] [--backend c|swift] [--out DIR] [--
        shufflenet-gen --spec S --check [--runs N] [--json]
          emit to a temporary folder, build with the system C compiler (cc -O3 -march=native),
          compare with the interpreted engine and time both
+       shufflenet-gen --spec S --target T [--check [--input x.npy --output y.npy] [--json]]
+         T: \(Target.all.map(\.name).joined(separator: ", "))
+         without --check: the code plus a CMakeLists.txt (a static library for firmware builds)
+         --check: build with T's cross compiler, run under qemu-aarch64 or bare metal on the
+         emulated board (QEMU), compare with the interpreted engine; on a board also print
+         flash and RAM bytes and the instructions of one inference
        shufflenet-gen <command> [options]
 
 commands:
@@ -118,6 +124,18 @@ func generateCommand(_ a: Arguments) throws {
         }
         r.backend = backend
     }
+    let target = try a.value("--target").map(Target.named)
+    if a.value("--input") != nil || a.value("--output") != nil, target == nil || !a.flag("--check") {
+        throw UsageError(message: "--input and --output go with --target T --check (the logits computed on the target)")
+    }
+    if let target, a.flag("--check") {
+        let input = try a.value("--input").map { try Npy.read(path: $0) }
+        let (report, logits) = try checkOnTarget(r, target: target, input: input)
+        if let output = a.value("--output") { try Npy.write(Tensor(shape: [1, logits.count], data: logits), to: output) }
+        print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
+        if !report.passed { exit(1) }
+        return
+    }
     if a.flag("--check") {
         let runs = Int(a.value("--runs") ?? "50") ?? 50
         let report = try checkGeneratedC(r, runs: max(1, runs))
@@ -126,7 +144,8 @@ func generateCommand(_ a: Arguments) throws {
         return
     }
     let out = a.value("--out") ?? "generated"
-    let files = try generate(r)
+    var files = try generate(r)
+    if let target { files.append(try cmakeLists(prefix: r.prefix, spec: r.spec.name, target: target)) }
     try writeFilesAtomically(files, to: out)
     for f in files { print("wrote \((out as NSString).appendingPathComponent(f.name)) (\(grouped(f.text.utf8.count)) bytes)") }
 }
@@ -150,7 +169,8 @@ do {
     }
     switch command {
     case let flag where flag.hasPrefix("--") && flag != "--help":
-        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs"],
+        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs",
+                                                                 "--target", "--input", "--output"],
                                       switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--check", "--json"]))
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))

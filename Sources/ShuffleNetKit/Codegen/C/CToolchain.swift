@@ -24,9 +24,11 @@ public struct ProcessResult: Sendable {
     public var stderr: String
 }
 
-/// Runs a program found on PATH (or by path), capturing both streams.
-public func runProcess(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs a program found on PATH (or by path), capturing both streams; in `directory` if given.
+public func runProcess(_ program: String, _ arguments: [String], environment: [String: String]? = nil,
+                       directory: String? = nil) throws -> ProcessResult {
     let p = Process()
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [program] + arguments
     if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }

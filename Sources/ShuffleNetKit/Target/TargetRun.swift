@@ -1,0 +1,137 @@
+import Foundation
+import ShuffleNetTemplates
+
+/// One inference of the emitted C on a target: built with the target's toolchain, run
+/// natively, under the user-mode emulator, or bare metal on the emulated board.
+public struct TargetRun: Sendable {
+    public var logits: [Float]
+    public var compiler: String
+    public var flags: [String]
+    public var compileSeconds: Double
+    public var runSeconds: Double
+    /// Only on a board.
+    public var board: BoardMeasurement?
+}
+
+/// What the harness and the linker map say about one inference on a board.
+public struct BoardMeasurement: Codable, Equatable, Sendable {
+    /// SysTick ticks over `infer` and the instructions they stand for (see `Target.Board.clockHz`).
+    public var ticks: Int
+    public var instructions: Int
+    /// Program sections by name (`arm-none-eabi-size -A`): flash holds .text, .rodata,
+    /// .ARM.exidx, .data's initial values and .weights; RAM .data, .bss and .stack.
+    public var sections: [String: Int]
+    /// The network alone: its code object's code and tables, and the weights.
+    public var networkCodeBytes: Int
+    public var networkTableBytes: Int
+    public var weightsBytes: Int
+    public var weightsAddress: Int
+    public var arenaBytes: Int
+    /// Deepest stack use of the whole program (painted stack), and the harness's guard check.
+    public var stackBytesUsed: Int
+    public var guardsIntact: Bool
+
+    public var flashBytes: Int { [".text", ".rodata", ".ARM.exidx", ".data", ".weights"].reduce(0) { $0 + (sections[$1] ?? 0) } }
+    public var ramBytes: Int { [".data", ".bss", ".stack"].reduce(0) { $0 + (sections[$1] ?? 0) } }
+}
+
+/// Builds the request's emitted C for `target` in `dir` (which must exist and is kept) and
+/// runs one inference on `input`. `extraFlags` go to the network's code file only.
+public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tensor, in dir: String,
+                        extraFlags: [String] = []) throws -> TargetRun {
+    if let missing = target.missingTool() { throw ShuffleNetError(missing) }
+    var c = request
+    c.backend = .c
+    let program = try LayerProgram(graph: try optimize(try loadNetwork(c.spec, weights: c.weights, seed: c.seed, allowNonFinite: c.allowNonFinite), c.options),
+                                   allowNonFinite: c.allowNonFinite)
+    try writeFilesAtomically(try generate(c), to: dir)
+    let code = "\(dir)/\(c.prefix).c", weights = "\(dir)/\(c.prefix)_weights.c"
+    let flags = ["-std=c11"] + target.optimizationFlags + target.architectureFlags
+    let started = Date()
+    // The weights are data: optimizing them only costs compile time.
+    switch target.runner {
+    case .native, .userEmulator:
+        let exe = dir + "/prog"
+        let link = target.runner == .native ? [] : ["-static"]
+        try compile(target, flags + extraFlags + ["-DSHUFFLENET_MAIN", "-c", code, "-o", dir + "/network.o"])
+        try compile(target, ["-std=c11", "-O0"] + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
+        try compile(target, flags + link + [dir + "/network.o", dir + "/weights.o", "-o", exe, "-lm"])
+        let compileSeconds = Date().timeIntervalSince(started)
+        try Npy.write(input, to: dir + "/input.npy")
+        let runStarted = Date()
+        var command = [exe, dir + "/input.npy", dir + "/logits.npy"]
+        if case .userEmulator(let emulator, _) = target.runner { command.insert(emulator, at: 0) }
+        let r = try runProcess(command[0], Array(command.dropFirst()))
+        guard r.status == 0 else { throw ShuffleNetError("the emitted program failed on \(target.name) (exit \(r.status)): \(r.stderr)") }
+        return TargetRun(logits: try Npy.read(path: dir + "/logits.npy").data, compiler: target.compiler, flags: flags + extraFlags + link,
+                         compileSeconds: compileSeconds, runSeconds: Date().timeIntervalSince(runStarted), board: nil)
+    case .board(let board):
+        let harness = try TemplateFiles.path("harness/board_main.c")
+        let harnessDir = (harness as NSString).deletingLastPathComponent
+        let sections = ["-ffunction-sections", "-fdata-sections"]
+        try compile(target, flags + extraFlags + sections + ["-c", code, "-o", dir + "/network.o"])
+        try compile(target, ["-std=c11", "-O0"] + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
+        let upper = c.prefix.uppercased()
+        try compile(target, ["-std=c11", "-O2"] + target.architectureFlags + sections + [
+            "-nostartfiles", "-T", "\(harnessDir)/\(board.linkerScript)", "-Wl,--gc-sections",
+            "-I", dir, "-I", harnessDir, "-DSN_MODEL=\(c.prefix)", "-DSN_MODEL_UPPER=\(upper)", "-DSN_MODEL_HEADER=\"\(c.prefix).h\"",
+            dir + "/network.o", dir + "/weights.o", harness, "\(harnessDir)/startup_cortex_m.c", "\(harnessDir)/semihosting.c",
+            "-o", dir + "/prog.elf",
+        ])
+        let compileSeconds = Date().timeIntervalSince(started)
+        try writeFileAtomically(input.data.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, to: dir + "/input.bin")
+        try? FileManager.default.removeItem(atPath: dir + "/logits.bin")
+        let runStarted = Date()
+        let r = try runProcess("timeout", ["900", Target.qemuSystemArm, "-M", board.machine, "-nographic", "-monitor", "none", "-serial", "none",
+                                           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+                                           "-kernel", dir + "/prog.elf"], directory: dir)
+        let runSeconds = Date().timeIntervalSince(runStarted)
+        let output = r.stdout + r.stderr
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("shufflenet-board: ticks ") }) else {
+            throw ShuffleNetError("the board program on \(board.machine) printed no measurement (exit \(r.status)): \(output)")
+        }
+        guard r.status == 0 else { throw ShuffleNetError("the board program on \(board.machine) failed (exit \(r.status)): \(output)") }
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count >= 2 else { throw ShuffleNetError("cannot read the board's measurement: \(line)") }
+        let logits = try readFloats(dir + "/logits.bin", count: program.outputCount)
+        let elf = try sectionSizes(target, dir + "/prog.elf")
+        let object = try sectionSizes(target, dir + "/network.o")
+        let measurement = BoardMeasurement(
+            ticks: numbers[0], instructions: Int((Double(numbers[0]) * 1e9 / Double(board.clockHz)).rounded()),
+            sections: elf.mapValues(\.size),
+            networkCodeBytes: object.filter { $0.key.hasPrefix(".text") }.values.reduce(0) { $0 + $1.size },
+            networkTableBytes: object.filter { $0.key.hasPrefix(".rodata") }.values.reduce(0) { $0 + $1.size },
+            weightsBytes: elf[".weights"]?.size ?? 0, weightsAddress: elf[".weights"]?.address ?? 0,
+            arenaBytes: program.arenaBytes, stackBytesUsed: numbers[1], guardsIntact: line.hasSuffix("guards intact"))
+        return TargetRun(logits: logits, compiler: target.compiler, flags: flags + extraFlags, compileSeconds: compileSeconds,
+                         runSeconds: runSeconds, board: measurement)
+    }
+}
+
+private func compile(_ target: Target, _ arguments: [String]) throws {
+    let r = try runProcess(target.compiler, arguments)
+    guard r.status == 0 else {
+        throw ShuffleNetError("\(target.compiler) failed (exit \(r.status)) for \(target.name): \(r.stderr)")
+    }
+}
+
+/// `size -A` of an ELF file or object: section name -> (size, address).
+private func sectionSizes(_ target: Target, _ path: String) throws -> [String: (size: Int, address: Int)] {
+    let r = try runProcess(target.binutil("size"), ["-A", "-d", path])
+    guard r.status == 0 else { throw ShuffleNetError("\(target.binutil("size")) failed on \(path): \(r.stderr)") }
+    var result: [String: (size: Int, address: Int)] = [:]
+    for line in r.stdout.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if fields.count == 3, fields[0].hasPrefix("."), let size = Int(fields[1]), let address = Int(fields[2]) {
+            result[String(fields[0]), default: (0, address)].size += size
+        }
+    }
+    return result
+}
+
+private func readFloats(_ path: String, count: Int) throws -> [Float] {
+    guard let data = FileManager.default.contents(atPath: path), data.count == count * 4 else {
+        throw ShuffleNetError("\(path): expected \(count) float32 logits from the board")
+    }
+    return (0..<count).map { i in Float(bitPattern: data[(i * 4)..<(i * 4 + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) }) }
+}
