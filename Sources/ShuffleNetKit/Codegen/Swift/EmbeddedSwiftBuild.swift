@@ -13,10 +13,12 @@ public struct EmbeddedSwiftBuild: Equatable, Sendable {
         self.coreFlags = coreFlags
     }
 
-    /// A Cortex-M7 with its FPU (QEMU's mps2-an500), floats passed in FPU registers, as
-    /// `arm-none-eabi-gcc -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard` does.
+    /// A Cortex-M7 with its double-precision FPU (QEMU's mps2-an500), with the ABI of
+    /// `arm-none-eabi-gcc -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard`: floats in FPU
+    /// registers and short enums, set through clang's options because those also write the
+    /// object's ABI attributes, without which the linker refuses it beside the C objects.
     public static let cortexM7 = EmbeddedSwiftBuild(
-        triple: "armv7em-none-none-eabi", coreFlags: ["-target-cpu", "cortex-m7", "-Xllvm", "-float-abi=hard"])
+        triple: "armv7em-none-none-eabi", coreFlags: ["-target-cpu", "cortex-m7", "-Xcc", "-mfloat-abi=hard", "-Xcc", "-fshort-enums"])
 
     /// swiftc's arguments compiling `source` to the object `object`.
     public func arguments(source: String, object: String) -> [String] {
@@ -27,5 +29,20 @@ public struct EmbeddedSwiftBuild: Equatable, Sendable {
             // object needs no __stack_chk_guard from the firmware.
             "-Xfrontend", "-disable-stack-protector", "-warnings-as-errors", "-c", source, "-o", object,
         ]
+    }
+}
+
+extension GenerateRequest {
+    /// The request as emitted for `target`: the Swift backend in its embedded mode, which
+    /// only targets with an Embedded Swift build have; the C backend as it is.
+    public func forTarget(_ target: Target) throws -> GenerateRequest {
+        guard backend == .swift else { return self }
+        guard target.embeddedSwift != nil else {
+            let supported = Target.all.filter { $0.embeddedSwift != nil }.map(\.name).joined(separator: ", ")
+            throw ShuffleNetError("--backend swift has no Embedded Swift build for target \(target.name) (it has one for: \(supported))")
+        }
+        var r = self
+        r.swiftMode = .embedded
+        return r
     }
 }
