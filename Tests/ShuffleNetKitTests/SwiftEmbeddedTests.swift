@@ -73,7 +73,7 @@ final class SwiftEmbeddedTests: XCTestCase {
         let defined = try runProcess("arm-none-eabi-nm", ["-g", "--defined-only", object]).stdout
         XCTAssertTrue(defined.contains(" T \(prefix)_infer\n"), defined)
 
-        let c = try runProcess("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-std=c11", "-O2",
+        let c = try runProcess("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-std=c11", "-O0",
                                                      "-Wall", "-Wextra", "-Wmissing-prototypes", "-Werror",
                                                      "-c", "\(dir)/\(prefix)_weights.c", "-o", "\(dir)/\(prefix)_weights.o"])
         XCTAssertEqual(c.status, 0, c.stderr)
@@ -139,5 +139,65 @@ final class SwiftEmbeddedTests: XCTestCase {
             XCTAssertEqual(top(5, logits), top(5, expected), spec.name)
             print("embedded Swift on the host, \(spec.name): max abs diff / max|logit| = \(err)")
         }
+    }
+
+    /// The built `shufflenet-gen` binary, next to the test bundle.
+    func tool() throws -> String {
+        let url = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("shufflenet-gen")
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw XCTSkip("shufflenet-gen is not built next to the test bundle (\(url.path))")
+        }
+        return url.path
+    }
+
+    /// `--backend swift --target cortex-m7 --check` on the emulated Cortex-M7 (QEMU mps2-an500,
+    /// the arm branch's harness): v1-g3-0.5x's logits are the interpreter's, the weights sit
+    /// in the board's PSRAM, the guard zones are untouched and the stack stays within the
+    /// header's bound; the report carries the flash, RAM and instruction figures.
+    func testCortexM7BoardMatchesTheInterpreter() throws {
+        let target = try Target.named("cortex-m7")
+        for (program, package) in target.tools { try Self.requireTool(program, package: package) }
+        try Self.requireTool("swiftc", package: "none: a swift.org toolchain")
+        try Self.requireEmbeddedStdlib(try XCTUnwrap(target.embeddedSwift).triple)
+        let spec = BuiltinSpecs.named("v1-g3-0.5x")!
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-eswift-\(getpid())-board").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = SeededWeights.input(for: spec, seed: 3)
+        try Npy.write(input, to: dir + "/x.npy")
+        let r = try runProcess(try tool(), ["--spec", spec.name, "--backend", "swift", "--target", "cortex-m7", "--check",
+                                            "--input", dir + "/x.npy", "--output", dir + "/y.npy", "--json"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let report = try JSONDecoder().decode(TargetCheckReport.self, from: Data(r.stdout.utf8))
+        XCTAssertEqual(report.backend, "swift")
+        XCTAssertEqual(report.compiler, "swiftc")
+        XCTAssertTrue(report.flags.contains("-no-allocations"))
+        let logits = try Npy.read(path: dir + "/y.npy").data
+        let expected = try Interpreter(graph: try optimize(try loadNetwork(spec, weights: nil))).run(input).data
+        XCTAssertLessThanOrEqual(relativeError(logits, expected), 1e-4)
+        XCTAssertEqual(top(5, logits), top(5, expected))
+        let b = try XCTUnwrap(report.board)
+        XCTAssertTrue(b.guardsIntact)
+        XCTAssertLessThanOrEqual(b.stackBytesUsed, CEmitter.stackBytesMax)
+        XCTAssertTrue((0x6000_0000..<0x6100_0000).contains(b.weightsAddress), "weights at 0x\(String(b.weightsAddress, radix: 16)), not in PSRAM")
+        print("Embedded Swift, \(spec.name) on cortex-m7: \(relativeError(logits, expected)) x max|logit|; \(b.instructions) instructions, "
+              + "flash \(b.flashBytes) (code \(b.networkCodeBytes), tables \(b.networkTableBytes), weights \(b.weightsBytes)), RAM \(b.ramBytes), "
+              + "stack used \(b.stackBytesUsed); swiftc and links " + String(format: "%.1f s, run %.1f s", report.compileSeconds, report.runSeconds))
+    }
+
+    /// Generating for a board writes the embedded mode's three files (no CMakeLists.txt: it
+    /// describes a C library); a target without an Embedded Swift build is one line, exit 1.
+    func testCommandLineForTargets() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-eswift-\(getpid())-cli").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = try writeTemp("eswift-cli.json", #"{"name": "eswift-cli", "family": "v1", "inputSize": 64, "numClasses": 10, "stageRepeats": [2, 1], "channels": [12, 48, 96], "groups": 3}"#)
+        let ok = try runProcess(try tool(), ["--spec", spec, "--backend", "swift", "--target", "cortex-m7", "--out", dir])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
+                       ["shufflenet_eswift_cli.h", "shufflenet_eswift_cli.swift", "shufflenet_eswift_cli_weights.c"])
+        let bad = try runProcess(try tool(), ["--spec", spec, "--backend", "swift", "--target", "cortex-m4", "--check"])
+        XCTAssertEqual(bad.status, 1)
+        let supported = Target.all.filter { $0.embeddedSwift != nil }.map(\.name).joined(separator: ", ")
+        XCTAssertEqual(bad.stderr, "error: --backend swift has no Embedded Swift build for target cortex-m4 (it has one for: \(supported))\n")
     }
 }
