@@ -45,6 +45,10 @@ final class SwiftEmbeddedTests: XCTestCase {
         return (dir, request.prefix)
     }
 
+    /// Small specs of both families: every kernel the built-in specs call, built fast.
+    static let tinyV1 = #"{"name": "eswift-v1", "family": "v1", "inputSize": 64, "numClasses": 10, "stageRepeats": [2, 1], "channels": [12, 48, 96], "groups": 3}"#
+    static let tinyV2 = #"{"name": "eswift-v2", "family": "v2", "inputSize": 64, "numClasses": 7, "stageRepeats": [2, 2, 2], "channels": [8, 24, 48, 96, 128]}"#
+
     /// The embedded mode builds for a Cortex-M7 under -no-allocations, warning-free, and its
     /// object needs nothing but its read-only data and memset/memcpy; an allocation added to
     /// the same file fails that build (the guard works); the C half builds warning-free with
@@ -53,37 +57,39 @@ final class SwiftEmbeddedTests: XCTestCase {
         try Self.requireTool("swiftc", package: "none: a swift.org toolchain")
         try Self.requireEmbeddedStdlib(EmbeddedSwiftBuild.cortexM7.triple)
         try Self.requireTool("arm-none-eabi-gcc", package: "gcc-arm-none-eabi")
-        let (dir, prefix) = try emitEmbedded(BuiltinSpecs.named("v1-g3-0.5x")!)
-        let source = try String(contentsOfFile: "\(dir)/\(prefix).swift", encoding: .utf8)
-        XCTAssertFalse(source.split(separator: "\n").contains { $0.hasPrefix("import ") }, "the embedded mode imports nothing")
-        XCTAssertFalse(source.contains("[Float]"), "no arrays in the embedded mode")
-        XCTAssertTrue(source.contains("@_cdecl(\"\(prefix)_infer\")"))
+        for json in [Self.tinyV1, Self.tinyV2] {
+            let (dir, prefix) = try emitEmbedded(try loadSpec(try writeTemp("eswift-tiny.json", json)))
+            let source = try String(contentsOfFile: "\(dir)/\(prefix).swift", encoding: .utf8)
+            XCTAssertFalse(source.split(separator: "\n").contains { $0.hasPrefix("import ") }, "the embedded mode imports nothing")
+            XCTAssertFalse(source.contains("[Float]"), "no arrays in the embedded mode")
+            XCTAssertTrue(source.contains("@_cdecl(\"\(prefix)_infer\")"))
 
-        let object = "\(dir)/\(prefix)_swift.o"
-        let build = try runProcess("swiftc", EmbeddedSwiftBuild.cortexM7.arguments(source: "\(dir)/\(prefix).swift", object: object))
-        XCTAssertEqual(build.status, 0, build.stderr)
-        XCTAssertEqual(build.stderr, "")
-        let symbols = try runProcess("arm-none-eabi-nm", ["-u", object])
-        XCTAssertEqual(symbols.status, 0, symbols.stderr)
-        let needed = Set(symbols.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-        let allowed: Set<String> = ["\(prefix)_weights_address", "\(prefix)_maps_address", "\(prefix)_zero_row_address",
-                                    "memset", "memcpy", "memmove", "__aeabi_memclr", "__aeabi_memclr4", "__aeabi_memclr8",
-                                    "__aeabi_memcpy", "__aeabi_memcpy4", "__aeabi_memcpy8", "__aeabi_memmove", "__aeabi_memset"]
-        XCTAssertTrue(needed.isSubset(of: allowed), "unexpected imports: \(needed.subtracting(allowed).sorted())")
-        let defined = try runProcess("arm-none-eabi-nm", ["-g", "--defined-only", object]).stdout
-        XCTAssertTrue(defined.contains(" T \(prefix)_infer\n"), defined)
+            let object = "\(dir)/\(prefix)_swift.o"
+            let build = try runProcess("swiftc", EmbeddedSwiftBuild.cortexM7.arguments(source: "\(dir)/\(prefix).swift", object: object))
+            XCTAssertEqual(build.status, 0, build.stderr)
+            XCTAssertEqual(build.stderr, "")
+            let symbols = try runProcess("arm-none-eabi-nm", ["-u", object])
+            XCTAssertEqual(symbols.status, 0, symbols.stderr)
+            let needed = Set(symbols.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+            let allowed: Set<String> = ["\(prefix)_weights_address", "\(prefix)_maps_address", "\(prefix)_zero_row_address",
+                                        "memset", "memcpy", "memmove", "__aeabi_memclr", "__aeabi_memclr4", "__aeabi_memclr8",
+                                        "__aeabi_memcpy", "__aeabi_memcpy4", "__aeabi_memcpy8", "__aeabi_memmove", "__aeabi_memset"]
+            XCTAssertTrue(needed.isSubset(of: allowed), "unexpected imports: \(needed.subtracting(allowed).sorted())")
+            let defined = try runProcess("arm-none-eabi-nm", ["-g", "--defined-only", object]).stdout
+            XCTAssertTrue(defined.contains(" T \(prefix)_infer\n"), defined)
 
-        let c = try runProcess("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-std=c11", "-O0",
-                                                     "-Wall", "-Wextra", "-Wmissing-prototypes", "-Werror",
-                                                     "-c", "\(dir)/\(prefix)_weights.c", "-o", "\(dir)/\(prefix)_weights.o"])
-        XCTAssertEqual(c.status, 0, c.stderr)
+            let c = try runProcess("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-std=c11", "-O2",
+                                                         "-Wall", "-Wextra", "-Wmissing-prototypes", "-Werror",
+                                                         "-c", "\(dir)/\(prefix)_weights.c", "-o", "\(dir)/\(prefix)_weights.o"])
+            XCTAssertEqual(c.status, 0, c.stderr)
 
-        let leaking = "\(dir)/leaking.swift"
-        try (source + "\npublic func leak(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }\n")
-            .write(toFile: leaking, atomically: true, encoding: .utf8)
-        let refused = try runProcess("swiftc", EmbeddedSwiftBuild.cortexM7.arguments(source: leaking, object: "\(dir)/leaking.o"))
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("-no-allocations"), refused.stderr)
+            let leaking = "\(dir)/leaking.swift"
+            try (source + "\npublic func leak(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }\n")
+                .write(toFile: leaking, atomically: true, encoding: .utf8)
+            let refused = try runProcess("swiftc", EmbeddedSwiftBuild.cortexM7.arguments(source: leaking, object: "\(dir)/leaking.o"))
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.stderr.contains("-no-allocations"), refused.stderr)
+        }
     }
 
     /// The same embedded-mode source built with Embedded Swift for this machine and called
@@ -99,7 +105,7 @@ final class SwiftEmbeddedTests: XCTestCase {
         try Self.requireEmbeddedStdlib(host.triple)
         let toolchain = CToolchain()
         try Self.requireTool(toolchain.compiler, package: "gcc")
-        let v2 = try loadSpec(try writeTemp("eswift-v2.json", #"{"name": "eswift-v2", "family": "v2", "inputSize": 64, "numClasses": 7, "stageRepeats": [2, 2, 2], "channels": [8, 24, 48, 96, 128]}"#))
+        let v2 = try loadSpec(try writeTemp("eswift-v2.json", Self.tinyV2))
         for spec in [BuiltinSpecs.named("v1-g3-0.5x")!, v2] {
             let (dir, prefix) = try emitEmbedded(spec, tag: "-host")
             let build = try runProcess("swiftc", host.arguments(source: "\(dir)/\(prefix).swift", object: "\(dir)/\(prefix)_swift.o"))
@@ -190,11 +196,11 @@ final class SwiftEmbeddedTests: XCTestCase {
     func testCommandLineForTargets() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-eswift-\(getpid())-cli").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let spec = try writeTemp("eswift-cli.json", #"{"name": "eswift-cli", "family": "v1", "inputSize": 64, "numClasses": 10, "stageRepeats": [2, 1], "channels": [12, 48, 96], "groups": 3}"#)
+        let spec = try writeTemp("eswift-cli.json", Self.tinyV1)
         let ok = try runProcess(try tool(), ["--spec", spec, "--backend", "swift", "--target", "cortex-m7", "--out", dir])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
-                       ["shufflenet_eswift_cli.h", "shufflenet_eswift_cli.swift", "shufflenet_eswift_cli_weights.c"])
+                       ["shufflenet_eswift_v1.h", "shufflenet_eswift_v1.swift", "shufflenet_eswift_v1_weights.c"])
         let bad = try runProcess(try tool(), ["--spec", spec, "--backend", "swift", "--target", "cortex-m4", "--check"])
         XCTAssertEqual(bad.status, 1)
         let supported = Target.all.filter { $0.embeddedSwift != nil }.map(\.name).joined(separator: ", ")
