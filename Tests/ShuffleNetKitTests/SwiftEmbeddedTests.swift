@@ -34,11 +34,12 @@ final class SwiftEmbeddedTests: XCTestCase {
         throw XCTSkip(message)
     }
 
-    func emitEmbedded(_ spec: NetworkSpec, tag: String = "") throws -> (dir: String, prefix: String) {
+    func emitEmbedded(_ spec: NetworkSpec, options: OptimizerOptions = OptimizerOptions(), tag: String = "") throws -> (dir: String, prefix: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sn-eswift-\(getpid())-\(spec.name)\(tag)").path
         var request = GenerateRequest(spec: spec)
         request.backend = .swift
         request.swiftMode = .embedded
+        request.options = options
         let files = try generate(request)
         XCTAssertEqual(files.map(\.name), ["\(request.prefix).h", "\(request.prefix).swift", "\(request.prefix)_weights.c"])
         try writeFilesAtomically(files, to: dir)
@@ -94,7 +95,8 @@ final class SwiftEmbeddedTests: XCTestCase {
 
     /// The same embedded-mode source built with Embedded Swift for this machine and called
     /// from C through the header: the interpreter's logits (1e-4 x max|logit|, same top-5),
-    /// and -1 for a NULL pointer or a misaligned arena.
+    /// and -1 for a NULL pointer or a misaligned arena. With every pass switched off too, so
+    /// the unfused kernels (BatchNorm, ReLU, add, plane copies, direct conv, pools) run.
     func testMatchesTheInterpreterOnTheHost() throws {
         #if arch(x86_64) && os(Linux)
         let host = EmbeddedSwiftBuild(triple: "x86_64-unknown-linux-gnu", coreFlags: ["-Xcc", "-fPIC", "-Xllvm", "-relocation-model=pic"])
@@ -106,8 +108,10 @@ final class SwiftEmbeddedTests: XCTestCase {
         let toolchain = CToolchain()
         try Self.requireTool(toolchain.compiler, package: "gcc")
         let v2 = try loadSpec(try writeTemp("eswift-v2.json", Self.tinyV2))
-        for spec in [BuiltinSpecs.named("v1-g3-0.5x")!, v2] {
-            let (dir, prefix) = try emitEmbedded(spec, tag: "-host")
+        let nothing = OptimizerOptions(foldBatchNorm: false, fuseActivations: false, eliminateDataMovement: false, streamConvPool: false)
+        for (spec, options, tag) in [(BuiltinSpecs.named("v1-g3-0.5x")!, OptimizerOptions(), "-host"), (v2, OptimizerOptions(), "-host"),
+                                     (v2, nothing, "-host-unoptimized")] {
+            let (dir, prefix) = try emitEmbedded(spec, options: options, tag: tag)
             let build = try runProcess("swiftc", host.arguments(source: "\(dir)/\(prefix).swift", object: "\(dir)/\(prefix)_swift.o"))
             XCTAssertEqual(build.status, 0, "\(spec.name): \(build.stderr)")
             let upper = prefix.uppercased()
@@ -139,11 +143,11 @@ final class SwiftEmbeddedTests: XCTestCase {
             let run = try runProcess("\(dir)/prog", ["\(dir)/input.bin", "\(dir)/logits.bin"])
             XCTAssertEqual(run.status, 0, "\(spec.name): \(run.stderr)")
             let logits = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/logits.bin")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            let expected = try Interpreter(graph: try optimize(try loadNetwork(spec, weights: nil))).run(input).data
+            let expected = try Interpreter(graph: try optimize(try loadNetwork(spec, weights: nil), options)).run(input).data
             let err = relativeError(logits, expected)
-            XCTAssertLessThanOrEqual(err, 1e-4, spec.name)
-            XCTAssertEqual(top(5, logits), top(5, expected), spec.name)
-            print("embedded Swift on the host, \(spec.name): max abs diff / max|logit| = \(err)")
+            XCTAssertLessThanOrEqual(err, 1e-4, spec.name + tag)
+            XCTAssertEqual(top(5, logits), top(5, expected), spec.name + tag)
+            print("embedded Swift on the host, \(spec.name)\(tag): max abs diff / max|logit| = \(err)")
         }
     }
 

@@ -139,12 +139,15 @@ public struct SwiftEmitter {
             return [(file, source), (weightsFile, weights)]
         case .embedded:
             let c = try CEmitter(prefix: prefix)
-            let maps = program.tables.flatMap { $0 }
+            // Each table after a comment naming it, as in the hosted file. C has no empty
+            // arrays: one unused entry or float when there is nothing to hold.
+            let maps = program.tables.enumerated().map { k, t in
+                "    /* map\(k): \(t.count) planes */\n" + CEmitter.initializerLines(t.map(String.init))
+            }
             let weights = try c.weightsFile(program, weightSource: weightSource, codeFile: file)
                 + fillTemplate("swift/readonly_data.c.in", [
                     "FILE": file, "PREFIX": prefix,
-                    // C has no empty arrays: one unused entry or float when there is nothing to hold.
-                    "MAP_COUNT": "\(max(maps.count, 1))", "MAPS": CEmitter.initializerLines(maps.isEmpty ? ["0"] : maps.map(String.init)),
+                    "MAP_COUNT": "\(max(at, 1))", "MAPS": maps.isEmpty ? "    0," : maps.joined(separator: "\n"),
                     "ZERO_ROW": "\(max(program.zeroRow, 1))",
                 ])
             return [("\(prefix).h", try c.header(program)), (file, source), (weightsFile, weights)]
