@@ -22,6 +22,7 @@ usage: shufflenet-gen --spec S [--weights W] [--backend c|swift] [--out DIR] [--
 
 commands:
   specs [--json]                              list the built-in network specs
+  targets [--json]                            the --target names: toolchain, flags, emulator, memory
   info --spec S [--optimized] [--json]        per-layer table: output shape, params, MACs;
                                               --optimized: the optimized graph, its channel
                                               maps, and ops/bytes moved before and after
@@ -184,6 +185,10 @@ do {
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
+    case "targets":
+        let a = try Arguments(rest, options: [], switches: ["--json"])
+        let report = try TargetsReport()
+        print(a.flag("--json") ? try jsonString(report.targets) : report.text, terminator: "")
     case "plan":
         try planCommand(Arguments(rest, options: ["--spec", "--svg"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":
