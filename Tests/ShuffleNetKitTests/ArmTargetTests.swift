@@ -148,6 +148,33 @@ final class ArmTargetTests: XCTestCase {
         }
     }
 
+    /// The CMakeLists.txt that `--target` writes beside the sources builds a static library
+    /// with a cross toolchain (as an SDK's CMake build would), warning-free, that defines
+    /// infer and the weights.
+    func testCMakeListsBuildsAStaticLibrary() throws {
+        let m7 = try target("cortex-m7")
+        if findExecutable("cmake") == nil {
+            let missing = "cmake is not installed (Debian package cmake: apt-get install cmake)"
+            if ProcessInfo.processInfo.environment["CI"] == "true" { throw ShuffleNetError("CI=true, so this cannot skip: \(missing)") }
+            throw XCTSkip(missing)
+        }
+        let dir = try Self.scratch("cmake")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gen = try runTool(["--spec", try writeTemp("arm-tiny-v1.json", Self.tinyV1), "--target", m7.name, "--out", dir + "/src"])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let flags = (m7.optimizationFlags + m7.architectureFlags + ["-Wall", "-Wextra", "-Werror"]).joined(separator: " ")
+        let configure = try runProcess("cmake", ["-S", dir + "/src", "-B", dir + "/build", "-DCMAKE_SYSTEM_NAME=Generic",
+                                                 "-DCMAKE_C_COMPILER=\(m7.compiler)", "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY",
+                                                 "-DCMAKE_C_FLAGS=\(flags)"])
+        XCTAssertEqual(configure.status, 0, configure.stdout + configure.stderr)
+        let build = try runProcess("cmake", ["--build", dir + "/build"])
+        XCTAssertEqual(build.status, 0, build.stdout + build.stderr)
+        XCTAssertFalse(build.stdout.contains("warning"), build.stdout)
+        let symbols = try runProcess(m7.binutil("nm"), [dir + "/build/libshufflenet_arm_tiny_v1.a"])
+        XCTAssertTrue(symbols.stdout.contains(" T shufflenet_arm_tiny_v1_infer"), symbols.stdout + symbols.stderr)
+        XCTAssertTrue(symbols.stdout.contains(" R shufflenet_arm_tiny_v1_weights"), symbols.stdout + symbols.stderr)
+    }
+
     /// `--target T --check` end to end through the command line, on the smallest board run:
     /// the logits it writes with --output are the interpreted engine's, and the report names
     /// flash, RAM and instructions. An unknown target is one line listing the known ones.

@@ -50,13 +50,15 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
     let code = "\(dir)/\(c.prefix).c", weights = "\(dir)/\(c.prefix)_weights.c"
     let flags = ["-std=c11"] + target.optimizationFlags + target.architectureFlags
     let started = Date()
-    // The weights are data: optimizing them only costs compile time.
+    // The weights are data: optimizing them only costs compile time. They and the board
+    // harness are shufflenet-gen's own files, so a warning in them is an error.
+    let warnings = ["-Wall", "-Wextra", "-Werror"]
     switch target.runner {
     case .native, .userEmulator:
         let exe = dir + "/prog"
         let link = target.runner == .native ? [] : ["-static"]
         try compile(target, flags + extraFlags + ["-DSHUFFLENET_MAIN", "-c", code, "-o", dir + "/network.o"])
-        try compile(target, ["-std=c11", "-O0"] + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
+        try compile(target, ["-std=c11", "-O0"] + warnings + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
         try compile(target, flags + link + [dir + "/network.o", dir + "/weights.o", "-o", exe, "-lm"])
         let compileSeconds = Date().timeIntervalSince(started)
         try Npy.write(input, to: dir + "/input.npy")
@@ -80,9 +82,9 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
         } else {
             try compile(target, flags + extraFlags + sections + ["-c", code, "-o", dir + "/network.o"])
         }
-        try compile(target, ["-std=c11", "-O0"] + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
+        try compile(target, ["-std=c11", "-O0"] + warnings + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
         let upper = c.prefix.uppercased()
-        try compile(target, ["-std=c11", "-O2"] + target.architectureFlags + sections + [
+        try compile(target, ["-std=c11", "-O2"] + warnings + ["-Wdouble-promotion"] + target.architectureFlags + sections + [
             "-nostartfiles", "-T", "\(harnessDir)/\(board.linkerScript)", "-Wl,--gc-sections",
             "-I", dir, "-I", harnessDir, "-DSN_MODEL=\(c.prefix)", "-DSN_MODEL_UPPER=\(upper)", "-DSN_MODEL_HEADER=\"\(c.prefix).h\"",
             dir + "/network.o", dir + "/weights.o", harness, "\(harnessDir)/startup_cortex_m.c", "\(harnessDir)/semihosting.c",
