@@ -45,7 +45,7 @@ public enum ShufflenetV2_1_0x {
     /// Runs the network: `input` holds `inputCount` floats, `logits` receives
     /// `outputCount`, `arena` is `arenaBytes` bytes aligned to `arenaAlignment`.
     public static func infer(_ input: UnsafePointer<Float>, _ logits: UnsafeMutablePointer<Float>, arena: UnsafeMutableRawPointer) {
-        precondition(Int(bitPattern: arena) & (arenaAlignment - 1) == 0, "ShufflenetV2_1_0x.infer: the arena must be \(arenaAlignment)-byte aligned")
+        precondition(Int(bitPattern: arena) & (arenaAlignment - 1) == 0, "ShufflenetV2_1_0x.infer: the arena must be 64-byte aligned")
         let s = store
         let W = s.weights
         let Z = s.zeroRow
@@ -192,6 +192,15 @@ public enum ShufflenetV2_1_0x {
         }
     }
 
+    /// Where `infer` finds its read-only data: the weights, the static channel maps (plane
+    /// indices a layer reads or writes when they are not one run, one table after another)
+    /// and the floats of zeros the depthwise kernels read above and below the image.
+    private struct Store: @unchecked Sendable {
+        var weights: UnsafePointer<Float>
+        var maps: UnsafePointer<Int32>
+        var zeroRow: UnsafePointer<Float>
+    }
+
     /// Static channel maps, one after another: plane indices a layer reads or writes when
     /// they are not one run.
     private static let channelMaps: [Int32] = [
@@ -286,12 +295,6 @@ public enum ShufflenetV2_1_0x {
     /// Floats of zeros the depthwise kernels read above and below the image.
     private static let zeroRowCount = 56
 
-    private struct Store: @unchecked Sendable {
-        var weights: UnsafePointer<Float>
-        var maps: UnsafePointer<Int32>
-        var zeroRow: UnsafePointer<Float>
-    }
-
     /// The weights (decoded from the base64 text of shufflenet_v2_1_0x_weights.swift and checked against
     /// `weightDigest`), the zero row and the channel maps, in one 64-byte aligned block.
     private static let store: Store = {
@@ -353,6 +356,8 @@ public enum ShufflenetV2_1_0x {
 // The vector width, chosen at build time (Swift has no compile-time test for CPU features):
 //   default              x86-64: 128-bit vectors, multiply then add (any x86-64 CPU)
 //                        arm64: 128-bit NEON vectors with fused multiply-add
+//                        32-bit Arm (a Cortex-M with an FPU, Embedded Swift): 4-wide vectors
+//                        the compiler splits into scalar fused multiply-adds
 //   -D SHUFFLENET_AVX2   256-bit vectors with fused multiply-add; build with a -target-cpu
 //                        that has AVX2 and FMA (haswell or later, or native)
 //   -D SHUFFLENET_AVX512 512-bit vectors with fused multiply-add; build with a -target-cpu
@@ -367,7 +372,7 @@ private let snFusedMultiplyAdd = true
 #elseif SHUFFLENET_AVX2
 private typealias SNVec = SIMD8<Float>
 private let snFusedMultiplyAdd = true
-#elseif arch(arm64)
+#elseif arch(arm64) || arch(arm)
 private typealias SNVec = SIMD4<Float>
 private let snFusedMultiplyAdd = true
 #else
@@ -377,8 +382,10 @@ private let snFusedMultiplyAdd = false
 
 /// The vector types the kernels use. ReLU is written per concrete type: the generic SIMD
 /// comparisons and `pointwiseMax` are lane loops that do not always vectorize. (x > 0 ? x : 0,
-/// as the C kernels: NaN becomes 0.)
-private protocol SNVector: SIMD where Scalar == Float {
+/// as the C kernels: NaN becomes 0.) BitwiseCopyable picks the unchecked overloads of
+/// loadUnaligned and storeBytes: the others keep a check whose message Embedded Swift's
+/// -no-allocations rejects.
+private protocol SNVector: SIMD, BitwiseCopyable where Scalar == Float {
     func snRelu() -> Self
 }
 
@@ -622,19 +629,18 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
                     k &+= 1
                 }
             }
-            // Through a small stack buffer: lane reads of the accumulators go lane by lane.
+            // Through the accumulators' bytes on the stack: lane reads of the vectors go lane
+            // by lane. (Not withUnsafeTemporaryAllocation, which may use the heap.)
             let width = two ? 2 &* n : n
             let rows = O &- o0 < width ? O &- o0 : width
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 &* n) { t in
-                let tile = t.baseAddress!
-                snStore(tile, a00); snStore(tile + n, a01)
-                snStore(tile + 2 &* n, a10); snStore(tile + 3 &* n, a11)
-                snStore(tile + 4 &* n, a20); snStore(tile + 5 &* n, a21)
-                snStore(tile + 6 &* n, a30); snStore(tile + 7 &* n, a31)
+            let tileVectors = (a00, a01, a10, a11, a20, a21, a30, a31)
+            withUnsafeBytes(of: tileVectors) { tile in
                 let pixels = wide ? 4 : 1
                 for c in 0..<rows {
                     let dst = snPlane(out, outIdx, o0 &+ c, P) + p
-                    for j in 0..<pixels { snPut1(tile[j &* 2 &* n &+ c], dst + j, accumulate, relu) }
+                    for j in 0..<pixels {
+                        snPut1(tile.load(fromByteOffset: (j &* 2 &* n &+ c) &* 4, as: Float.self), dst + j, accumulate, relu)
+                    }
                 }
             }
             o0 &+= width

@@ -13,6 +13,8 @@ usage: shufflenet-gen --spec S [--weights W] [--backend c|swift] [--out DIR] [--
        shufflenet-gen --spec S --target T [--check [--input x.npy --output y.npy] [--json]]
          T: \(Target.all.map(\.name).joined(separator: ", "))
          without --check: the code plus a CMakeLists.txt (a static library for firmware builds)
+         --backend swift: Embedded Swift without heap (PREFIX.swift, PREFIX.h, PREFIX_weights.c;
+         T: \(Target.all.filter { $0.embeddedSwift != nil }.map(\.name).joined(separator: ", "))), built with swiftc -no-allocations
          --check: build with T's cross compiler, run under qemu-aarch64 or bare metal on the
          emulated board (QEMU), compare with the interpreted engine; on a board also print
          flash and RAM bytes and the instructions of one inference
@@ -126,6 +128,7 @@ func generateCommand(_ a: Arguments) throws {
         r.backend = backend
     }
     let target = try a.value("--target").map(Target.named)
+    if let target { r = try r.forTarget(target) }
     if a.value("--input") != nil || a.value("--output") != nil, target == nil || !a.flag("--check") {
         throw UsageError(message: "--input and --output go with --target T --check (the logits computed on the target)")
     }
@@ -146,7 +149,7 @@ func generateCommand(_ a: Arguments) throws {
     }
     let out = a.value("--out") ?? "generated"
     var files = try generate(r)
-    if let target { files.append(try cmakeLists(prefix: r.prefix, spec: r.spec.name, target: target)) }
+    if let target, r.backend == .c { files.append(try cmakeLists(prefix: r.prefix, spec: r.spec.name, target: target)) }
     try writeFilesAtomically(files, to: out)
     for f in files { print("wrote \((out as NSString).appendingPathComponent(f.name)) (\(grouped(f.text.utf8.count)) bytes)") }
 }

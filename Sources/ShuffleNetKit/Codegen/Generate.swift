@@ -12,6 +12,8 @@ public struct GenerateRequest: Sendable {
     public var seed: UInt64 = SeededWeights.defaultSeed
     public var options = OptimizerOptions()
     public var backend: Backend = .c
+    /// For the Swift backend: hosted (swiftc -O) or Embedded Swift for a microcontroller.
+    public var swiftMode: SwiftEmitter.Mode = .hosted
     public var prefix: String
     public var allowNonFinite = false
 
@@ -33,7 +35,7 @@ public func generate(_ r: GenerateRequest) throws -> [(name: String, text: Strin
     let source = r.weights.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "seeded, seed \(r.seed)"
     switch r.backend {
     case .c: return try CEmitter(prefix: r.prefix).emit(program, weightSource: source)
-    case .swift: return try SwiftEmitter(prefix: r.prefix).emit(program, weightSource: source)
+    case .swift: return try SwiftEmitter(prefix: r.prefix, mode: r.swiftMode).emit(program, weightSource: source)
     }
 }
 

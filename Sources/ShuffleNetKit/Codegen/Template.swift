@@ -62,3 +62,28 @@ func selectKernels(_ text: String, path: String, used: Set<String>) throws -> St
     return sections.filter { $0.name.map(keep.contains) ?? true }
         .flatMap(\.lines).joined(separator: "\n")
 }
+
+/// The named sections of a filled template, each its lines with their line breaks: a section
+/// starts at a line `/*@ section NAME */` and runs to the next one; text before the first
+/// marker is for template readers only.
+/// Lets one file hold the variants of several places of another template (the hosted and
+/// the embedded parts of the Swift file), each variant in one file.
+func templateSections(_ path: String, _ values: [String: String]) throws -> [String: String] {
+    var sections: [String: [Substring]] = [:]
+    var current: String?
+    var lines = try fillTemplate(path, values).split(separator: "\n", omittingEmptySubsequences: false)
+    if lines.last == "" { lines.removeLast() }
+    for line in lines {
+        if line.hasPrefix("/*@ section ") {
+            let words = line.split(separator: " ")
+            guard words.count == 4, words[3] == "*/", sections[String(words[2])] == nil else {
+                throw ShuffleNetError("template \(path): malformed or repeated section marker '\(line)'")
+            }
+            current = String(words[2])
+            sections[current!] = []
+        } else if let current {
+            sections[current]!.append(line)
+        }
+    }
+    return sections.mapValues { $0.map { $0 + "\n" }.joined() }
+}

@@ -26,6 +26,9 @@ public struct Target: Sendable, Equatable {
     /// The int8 dot-product instruction these flags enable, for int8 kernels to pick.
     public var dotProduct: DotProduct
     public var runner: Runner
+    /// How swiftc builds the Swift backend's embedded mode for this core (`--backend swift`);
+    /// nil where that is not set up.
+    public var embeddedSwift: EmbeddedSwiftBuild? = nil
 
     public enum DotProduct: String, Sendable {
         case none
@@ -81,7 +84,8 @@ public struct Target: Sendable, Equatable {
                architectureFlags: ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"], optimizationFlags: outOfLine,
                floatLanes: 0, dotProduct: .smlad,
                runner: .board(Board(machine: "mps2-an500", linkerScript: "mps2-an500.ld",
-                                    weightsMemory: "PSRAM at 0x60000000 (16 MB)", clockHz: 25_000_000))),
+                                    weightsMemory: "PSRAM at 0x60000000 (16 MB)", clockHz: 25_000_000)),
+               embeddedSwift: .cortexM7),
         Target(name: "cortex-m55", summary: "Cortex-M55 with FPU and Helium (MVE), bare metal on QEMU mps3-an547",
                compiler: "arm-none-eabi-gcc", packages: armNoneEabi,
                architectureFlags: ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"], optimizationFlags: outOfLine,

@@ -6,6 +6,8 @@ import Foundation
 public struct TargetCheckReport: Codable, Equatable, Sendable {
     public var spec: String
     public var target: String
+    /// `c` or `swift` (Embedded Swift): the backend whose code ran.
+    public var backend: String
     public var compiler: String
     public var flags: [String]
     public var compileSeconds: Double
@@ -19,7 +21,7 @@ public struct TargetCheckReport: Codable, Equatable, Sendable {
 
     public var text: String {
         var lines = [
-            "spec \(spec) on \(target): emitted C built with \(compiler) \(flags.joined(separator: " ")) in \(String(format: "%.1f", compileSeconds)) s, ran in \(String(format: "%.1f", runSeconds)) s",
+            "spec \(spec) on \(target): emitted \(backend == Backend.swift.rawValue ? "Embedded Swift" : "C") built with \(compiler) \(flags.joined(separator: " ")) in \(String(format: "%.1f", compileSeconds)) s, ran in \(String(format: "%.1f", runSeconds)) s",
             "parity against the interpreted engine: max abs difference \(maxAbsDifference) (\(relativeDifference) x max|logit|), top-5 \(sameTop5 ? "identical" : "DIFFERENT") -> \(passed ? "PASS" : "FAIL")",
         ]
         if let b = board {
@@ -49,7 +51,7 @@ public func checkOnTarget(_ request: GenerateRequest, target: Target, input: Ten
     let scale = expected.map(abs).max() ?? 1
     let diff = zip(run.logits, expected).map { abs($0 - $1) }.max() ?? 0
     func top5(_ x: [Float]) -> [Int] { Array(x.indices.sorted { x[$0] > x[$1] || (x[$0] == x[$1] && $0 < $1) }.prefix(5)) }
-    let report = TargetCheckReport(spec: request.spec.name, target: target.name, compiler: run.compiler, flags: run.flags,
+    let report = TargetCheckReport(spec: request.spec.name, target: target.name, backend: request.backend.rawValue, compiler: run.compiler, flags: run.flags,
                                    compileSeconds: run.compileSeconds, runSeconds: run.runSeconds,
                                    maxAbsDifference: diff, relativeDifference: diff / max(scale, .leastNormalMagnitude),
                                    sameTop5: top5(run.logits) == top5(expected), board: run.board)

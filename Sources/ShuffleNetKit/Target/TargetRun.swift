@@ -35,13 +35,15 @@ public struct BoardMeasurement: Codable, Equatable, Sendable {
     public var ramBytes: Int { [".data", ".bss", ".stack"].reduce(0) { $0 + (sections[$1] ?? 0) } }
 }
 
-/// Builds the request's emitted C for `target` in `dir` (which must exist and is kept) and
-/// runs one inference on `input`. `extraFlags` go to the network's code file only.
+/// Builds the request's emitted code for `target` in `dir` (which must exist and is kept)
+/// and runs one inference on `input`. `extraFlags` go to the network's code file only. The
+/// Swift backend (embedded mode) builds its code file with swiftc and everything else as
+/// the C backend does: same weights file compiler, harness, board and measurements.
 public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tensor, in dir: String,
                         extraFlags: [String] = []) throws -> TargetRun {
+    let c = try request.forTarget(target)
     if let missing = target.missingTool() { throw ShuffleNetError(missing) }
-    var c = request
-    c.backend = .c
+    if c.backend == .swift, findExecutable("swiftc") == nil { throw ShuffleNetError("swiftc is not installed (a Swift 6 toolchain from swift.org)") }
     let program = try LayerProgram(graph: try optimize(try loadNetwork(c.spec, weights: c.weights, seed: c.seed, allowNonFinite: c.allowNonFinite), c.options),
                                    allowNonFinite: c.allowNonFinite)
     try writeFilesAtomically(try generate(c), to: dir)
@@ -71,7 +73,15 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
         let harness = try TemplateFiles.path("harness/board_main.c")
         let harnessDir = (harness as NSString).deletingLastPathComponent
         let sections = ["-ffunction-sections", "-fdata-sections"]
-        try compile(target, flags + extraFlags + sections + ["-c", code, "-o", dir + "/network.o"])
+        var codeCompiler = target.compiler, codeFlags = flags + extraFlags
+        if c.backend == .swift, let swift = target.embeddedSwift {
+            codeCompiler = "swiftc"
+            codeFlags = swift.arguments(source: "\(dir)/\(c.prefix).swift", object: dir + "/network.o") + extraFlags
+            let r = try runProcess(codeCompiler, codeFlags)
+            guard r.status == 0 else { throw ShuffleNetError("swiftc failed (exit \(r.status)) for \(target.name): \(r.stderr)") }
+        } else {
+            try compile(target, flags + extraFlags + sections + ["-c", code, "-o", dir + "/network.o"])
+        }
         try compile(target, ["-std=c11", "-O0"] + warnings + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
         let upper = c.prefix.uppercased()
         try compile(target, ["-std=c11", "-O2"] + warnings + ["-Wdouble-promotion"] + target.architectureFlags + sections + [
@@ -97,18 +107,27 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
         guard numbers.count >= 2 else { throw ShuffleNetError("cannot read the board's measurement: \(line)") }
         let logits = try readFloats(dir + "/logits.bin", count: program.outputCount)
         let elf = try sectionSizes(target, dir + "/prog.elf")
-        let object = try sectionSizes(target, dir + "/network.o")
+        // The network's code and tables: the code object's, and what the weights file holds
+        // beside the weights (the Swift backend's channel maps, zero row and their address
+        // functions; nothing for the C backend).
+        let objects = [try sectionSizes(target, dir + "/network.o"), try sectionSizes(target, dir + "/weights.o")]
+        func bytes(_ prefix: String) -> Int {
+            objects.flatMap { $0 }.filter { $0.key.hasPrefix(prefix) && $0.key != weightsSection }.reduce(0) { $0 + $1.value.size }
+        }
         let measurement = BoardMeasurement(
             ticks: numbers[0], instructions: Int((Double(numbers[0]) * 1e9 / Double(board.clockHz)).rounded()),
             sections: elf.mapValues(\.size),
-            networkCodeBytes: object.filter { $0.key.hasPrefix(".text") }.values.reduce(0) { $0 + $1.size },
-            networkTableBytes: object.filter { $0.key.hasPrefix(".rodata") }.values.reduce(0) { $0 + $1.size },
+            networkCodeBytes: bytes(".text"),
+            networkTableBytes: bytes(".rodata"),
             weightsBytes: elf[".weights"]?.size ?? 0, weightsAddress: elf[".weights"]?.address ?? 0,
             arenaBytes: program.arenaBytes, stackBytesUsed: numbers[1], guardsIntact: line.hasSuffix("guards intact"))
-        return TargetRun(logits: logits, compiler: target.compiler, flags: flags + extraFlags, compileSeconds: compileSeconds,
+        return TargetRun(logits: logits, compiler: codeCompiler, flags: codeFlags, compileSeconds: compileSeconds,
                          runSeconds: runSeconds, board: measurement)
     }
 }
+
+/// The weights file's section for the weights array (SHUFFLENET_WEIGHTS_SECTION's default).
+private let weightsSection = ".rodata.shufflenet_weights"
 
 private func compile(_ target: Target, _ arguments: [String]) throws {
     let r = try runProcess(target.compiler, arguments)

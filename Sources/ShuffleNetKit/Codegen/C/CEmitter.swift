@@ -16,14 +16,6 @@ public struct CEmitter {
     /// File name -> contents.
     public func emit(_ program: LayerProgram, weightSource: String) throws -> [(name: String, text: String)] {
         let upper = prefix.uppercased()
-        let spec = program.spec
-        let common: [String: String] = ["PREFIX": prefix, "SPEC": spec.name, "SUMMARY": program.summary]
-        let header = try fillTemplate("c/header.h.in", common.merging([
-            "PREFIX_UPPER": upper, "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)",
-            "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
-            "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(program.lowerBound) bytes",
-            "STACK_BYTES_MAX": "\(Self.stackBytesMax)",
-        ]) { $1 })
         let body = program.layers.map { layer in
             "    /* \(layer.comment) */\n" + layer.kernels.map { "    " + call($0) + ";\n" }.joined()
         }.joined()
@@ -34,23 +26,44 @@ public struct CEmitter {
         if program.zeroRow > 0 {
             tables += "/* What the depthwise kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
         }
-        let source = try fillTemplate("c/source.c.in", common.merging([
+        let source = try fillTemplate("c/source.c.in", [
+            "PREFIX": prefix, "SPEC": program.spec.name, "SUMMARY": program.summary,
             "WEIGHT_COUNT": "\(program.weights.count)",
             "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
             "TABLES": tables,
             "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
             "MAIN": try fillTemplate("c/main.c.in", ["PREFIX": prefix, "PREFIX_UPPER": upper]),
-        ]) { $1 })
-        var lines: [String] = []
-        for start in stride(from: 0, to: program.weights.count, by: 8) {
-            let chunk = program.weights[start..<min(start + 8, program.weights.count)]
-            lines.append("    " + chunk.map { "\($0)f" }.joined(separator: ", ") + ",")
-        }
-        let weights = try fillTemplate("c/weights.c.in", [
-            "PREFIX": prefix, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,
-            "WEIGHTS": lines.joined(separator: "\n"),
         ])
-        return [("\(prefix).h", header), ("\(prefix).c", source), ("\(prefix)_weights.c", weights)]
+        return [("\(prefix).h", try header(program)), ("\(prefix).c", source),
+                ("\(prefix)_weights.c", try weightsFile(program, weightSource: weightSource, codeFile: "\(prefix).c"))]
+    }
+
+    /// `PREFIX.h`: the constants and `PREFIX_infer`, which the Embedded Swift backend's
+    /// entry point implements too.
+    func header(_ program: LayerProgram) throws -> String {
+        let spec = program.spec
+        return try fillTemplate("c/header.h.in", [
+            "PREFIX": prefix, "SPEC": spec.name, "SUMMARY": program.summary,
+            "PREFIX_UPPER": prefix.uppercased(), "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)",
+            "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
+            "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(program.lowerBound) bytes",
+            "STACK_BYTES_MAX": "\(Self.stackBytesMax)",
+        ])
+    }
+
+    /// `PREFIX_weights.c`: the weights of `codeFile` as one read-only float array, `PREFIX_weights`.
+    func weightsFile(_ program: LayerProgram, weightSource: String, codeFile: String) throws -> String {
+        try fillTemplate("c/weights.c.in", [
+            "PREFIX": prefix, "CODE_FILE": codeFile, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,
+            "WEIGHTS": Self.initializerLines(program.weights.map { "\($0)f" }),
+        ])
+    }
+
+    /// An array initializer's values, 8 a line, each line indented and ending in a comma.
+    static func initializerLines(_ values: [String]) -> String {
+        stride(from: 0, to: values.count, by: 8).map { start in
+            "    " + values[start..<min(start + 8, values.count)].joined(separator: ", ") + ","
+        }.joined(separator: "\n")
     }
 
     /// Kernels are `sn_` + their name in snake_case; no pointer is `NULL`, flags are 0 or 1.

@@ -1,7 +1,15 @@
-/// Prints a `LayerProgram` as Swift: `PREFIX.swift` (a public enum with the shapes, the
-/// arena size and `infer`, the kernels and the channel tables) and `PREFIX_weights.swift`
-/// (the weight blob as one base64 string literal, decoded once at run time), from the
-/// templates in `templates/swift/`.
+/// Prints a `LayerProgram` as Swift, from the templates in `templates/swift/`, in one of two
+/// modes that share the skeleton and the kernels and differ in how the code reaches its
+/// read-only data and what API it offers (`hosted.swift.in` and `embedded.swift.in` fill
+/// the same places of `source.swift.in`):
+/// - hosted: `PREFIX.swift` (a public enum with the shapes, the arena size, `infer` on
+///   pointers and on arrays, the kernels and the channel tables) and `PREFIX_weights.swift`
+///   (the weight blob as one base64 string literal, decoded once at run time);
+/// - embedded (Embedded Swift on a microcontroller, built with -no-allocations):
+///   `PREFIX.swift` (the enum without arrays, and the C entry point `PREFIX_infer`),
+///   `PREFIX.h` (the C backend's header, which declares that entry point) and
+///   `PREFIX_weights.c` (the C backend's weights file, plus the channel maps and zero row
+///   and the functions that return their addresses), so the weights stay in flash.
 ///
 /// Why base64 (swiftc -O on v2-1.0x's 2,272,192 floats, 2 cores, measured): one `[Float]`
 /// literal fails to type-check after 30 s (5.2 GB); the same in 46 literals of 50,000
@@ -12,11 +20,19 @@
 /// stay in a source file (no path to pass, no Foundation) and, like the C backend's
 /// `_weights.c`, that file is not committed: the digest in the code file pins it.
 public struct SwiftEmitter {
+    public enum Mode: String, CaseIterable, Sendable {
+        /// swiftc -O on a machine with an operating system.
+        case hosted
+        /// Embedded Swift, no heap: weights in C read-only data, a C entry point.
+        case embedded
+    }
+
     public var prefix: String
     /// The public enum: `shufflenet_v2_1_0x` -> `ShufflenetV2_1_0x`.
     public var typeName: String
+    public var mode: Mode
 
-    public init(prefix: String) throws {
+    public init(prefix: String, mode: Mode = .hosted) throws {
         guard let first = prefix.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII),
               prefix.unicodeScalars.allSatisfy({ $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
             throw ShuffleNetError("--name '\(prefix)' is not a Swift identifier (letters, digits and _, not starting with a digit)")
@@ -27,6 +43,7 @@ public struct SwiftEmitter {
         }
         self.prefix = prefix
         self.typeName = name
+        self.mode = mode
     }
 
     /// Words split at `_`, each capitalized; a word starting with a digit keeps its `_`.
@@ -51,23 +68,18 @@ public struct SwiftEmitter {
     /// File name -> contents.
     public func emit(_ program: LayerProgram, weightSource: String) throws -> [(name: String, text: String)] {
         let spec = program.spec
-        let file = "\(prefix).swift", weightsFile = "\(prefix)_weights.swift"
+        let file = "\(prefix).swift"
+        let weightsFile = mode == .hosted ? "\(prefix)_weights.swift" : "\(prefix)_weights.c"
         let digest = Self.digest(program.weights)
         let summary = program.summary.replacingOccurrences(of: "\n * ", with: "\n// ")
 
         // Tables one after another in one array; map k is a pointer into it.
         var mapOffsets: [Int] = []
-        var tableLines: [String] = []
         var at = 0
-        for (k, t) in program.tables.enumerated() {
+        for t in program.tables {
             mapOffsets.append(at)
             at += t.count
-            tableLines.append("        // map\(k): \(t.count) planes")
-            for start in stride(from: 0, to: t.count, by: 24) {
-                tableLines.append("        " + t[start..<min(start + 24, t.count)].map(String.init).joined(separator: ", ") + ",")
-            }
         }
-        let tables = tableLines.isEmpty ? "" : "\n" + tableLines.joined(separator: "\n") + "\n    "
 
         let calls = program.layers.map { layer in
             (layer.comment, layer.kernels.map(call))
@@ -85,24 +97,73 @@ public struct SwiftEmitter {
         if !locals.isEmpty { locals.insert("        let s = store", at: 0) }
         if body.contains("A + ") { locals.append("        let A = arena.bindMemory(to: Float.self, capacity: arenaBytes / 4)") }
 
+        let modeParts: [String: String]
+        switch mode {
+        case .hosted:
+            modeParts = try templateSections("swift/hosted.swift.in", [
+                "FILE": file, "WEIGHTS_FILE": weightsFile, "SPEC": spec.name, "TYPE": typeName,
+                "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)", "CLASSES": "\(program.outputCount)",
+                "WEIGHT_BYTES": grouped((program.weights.count + program.zeroRow + at) * 4),
+                "TABLES": Self.tableLines(program.tables), "ZERO_ROW": "\(program.zeroRow)",
+            ])
+        case .embedded:
+            modeParts = try templateSections("swift/embedded.swift.in", [
+                "FILE": file, "WEIGHTS_FILE": weightsFile, "SPEC": spec.name, "TYPE": typeName, "PREFIX": prefix,
+            ])
+        }
+        func part(_ name: String) throws -> String {
+            guard let text = modeParts[name] else { throw ShuffleNetError("template swift/\(mode.rawValue).swift.in: no section '\(name)'") }
+            return text
+        }
+
         let source = try fillTemplate("swift/source.swift.in", [
-            "FILE": file, "WEIGHTS_FILE": weightsFile, "SPEC": spec.name, "SUMMARY": summary, "TYPE": typeName,
+            "FILE": file, "SPEC": spec.name, "SUMMARY": summary, "TYPE": typeName,
             "IN_C": "3", "IN_H": "\(spec.inputSize)", "IN_W": "\(spec.inputSize)",
             "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
             "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(grouped(program.lowerBound)) bytes",
-            "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_BYTES": grouped((program.weights.count + program.zeroRow + at) * 4),
+            "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHTS_FILE": weightsFile,
             "DIGEST": digest, "LOCALS": locals.joined(separator: "\n"),
             "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
-            "TABLES": tables, "ZERO_ROW": "\(program.zeroRow)",
+            "PRELUDE": try part("prelude"), "INPUT_SHAPE": try part("inputShape"), "OUTPUT_SHAPE": try part("outputShape"),
+            "LOAD_WEIGHTS": try part("loadWeights"), "ARRAY_API": try part("arrayAPI"), "STORE": try part("store"),
             "KERNELS": try selectKernels(fillTemplate("swift/kernels.swift.in", [:]), path: "swift/kernels.swift.in",
                                          used: Set(program.layers.flatMap { $0.kernels.map { Self.spelling.name($0.call.name) } })),
-            "MAIN": try fillTemplate("swift/main.swift.in", ["TYPE": typeName]),
+            "MAIN": mode == .hosted ? try fillTemplate("swift/main.swift.in", ["TYPE": typeName]) : try part("entry"),
         ])
-        let weights = try fillTemplate("swift/weights.swift.in", [
-            "FILE": weightsFile, "MAIN_FILE": file, "TYPE": typeName, "WEIGHT_COUNT": "\(program.weights.count)",
-            "WEIGHT_SOURCE": weightSource, "DIGEST": digest, "BASE64": Self.base64Lines(program.weights),
-        ])
-        return [(file, source), (weightsFile, weights)]
+        switch mode {
+        case .hosted:
+            let weights = try fillTemplate("swift/weights.swift.in", [
+                "FILE": weightsFile, "MAIN_FILE": file, "TYPE": typeName, "WEIGHT_COUNT": "\(program.weights.count)",
+                "WEIGHT_SOURCE": weightSource, "DIGEST": digest, "BASE64": Self.base64Lines(program.weights),
+            ])
+            return [(file, source), (weightsFile, weights)]
+        case .embedded:
+            let c = try CEmitter(prefix: prefix)
+            // Each table after a comment naming it, as in the hosted file. C has no empty
+            // arrays: one unused entry or float when there is nothing to hold.
+            let maps = program.tables.enumerated().map { k, t in
+                "    /* map\(k): \(t.count) planes */\n" + CEmitter.initializerLines(t.map(String.init))
+            }
+            let weights = try c.weightsFile(program, weightSource: weightSource, codeFile: file)
+                + fillTemplate("swift/readonly_data.c.in", [
+                    "FILE": file, "PREFIX": prefix,
+                    "MAP_COUNT": "\(max(at, 1))", "MAPS": maps.isEmpty ? "    0," : maps.joined(separator: "\n"),
+                    "ZERO_ROW": "\(max(program.zeroRow, 1))",
+                ])
+            return [("\(prefix).h", try c.header(program)), (file, source), (weightsFile, weights)]
+        }
+    }
+
+    /// The hosted channel-map array's initializer: each table after a comment naming it.
+    static func tableLines(_ tables: [[Int32]]) -> String {
+        var lines: [String] = []
+        for (k, t) in tables.enumerated() {
+            lines.append("        // map\(k): \(t.count) planes")
+            for start in stride(from: 0, to: t.count, by: 24) {
+                lines.append("        " + t[start..<min(start + 24, t.count)].map(String.init).joined(separator: ", ") + ",")
+            }
+        }
+        return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n    "
     }
 
     /// FNV-1a over the little-endian bytes of the blob, as `LayerProgram`'s summary has it.
