@@ -23,22 +23,13 @@ import tempfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from bench import sh, write_seeded_input  # noqa: E402
-from profile_layers import kind  # noqa: E402
+from profile_layers import kind, wrap_kernel_calls  # noqa: E402
 
 
 def instrument(source, prefix):
     """The code file with a SysTick read around every kernel call of PREFIX_infer."""
     m = re.search(r"(int %s_infer\(.*?\n)(.*?)(\n    return 0;\n}\n)" % re.escape(prefix), source, re.S)
-    names, body, layer = [], [], None
-    for line in m.group(2).split("\n"):
-        c = re.match(r"\s*/\* (.*) \*/$", line)
-        if c:
-            layer = c.group(1)
-        elif layer and re.match(r"\s*sn_\w+\(", line):
-            body.append("    { const uint64_t t0_ = prof_ticks(); %s prof_acc[%d] += prof_ticks() - t0_; }" % (line.strip(), len(names)))
-            names.append(layer)
-            continue
-        body.append(line)
+    body, names = wrap_kernel_calls(m.group(2), lambda call, i: "    { const uint64_t t0_ = prof_ticks(); %s prof_acc[%d] += prof_ticks() - t0_; }" % (call, i))
     timers = """#include "semihosting.h"
 extern volatile uint32_t sn_systick_wraps;
 static uint64_t prof_acc[%d];

@@ -22,19 +22,26 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench import sh, write_seeded_input  # noqa: E402
 
 
-def instrument(source, prefix):
-    """The code file with a clock read around every kernel call of PREFIX_infer."""
-    m = re.search(r"(int %s_infer\(.*?\n)(.*?)(\n}\n)" % re.escape(prefix), source, re.S)
-    names, body, layer = [], [], None
-    for line in m.group(2).split("\n"):
+def wrap_kernel_calls(body, wrap):
+    """The lines of PREFIX_infer's body with every kernel call replaced by wrap(call, i),
+    and the comment of the layer each call i belongs to."""
+    names, lines, layer = [], [], None
+    for line in body.split("\n"):
         c = re.match(r"\s*/\* (.*) \*/$", line)
         if c:
             layer = c.group(1)
         elif layer and re.match(r"\s*sn_\w+\(", line):
-            body.append("    { const double t0_ = prof_now(); %s prof_ms[%d] += prof_now() - t0_; }" % (line.strip(), len(names)))
+            lines.append(wrap(line.strip(), len(names)))
             names.append(layer)
             continue
-        body.append(line)
+        lines.append(line)
+    return lines, names
+
+
+def instrument(source, prefix):
+    """The code file with a clock read around every kernel call of PREFIX_infer."""
+    m = re.search(r"(int %s_infer\(.*?\n)(.*?)(\n}\n)" % re.escape(prefix), source, re.S)
+    body, names = wrap_kernel_calls(m.group(2), lambda call, i: "    { const double t0_ = prof_now(); %s prof_ms[%d] += prof_now() - t0_; }" % (call, i))
     timers = ("#include <stdio.h>\n#include <time.h>\n"
               "static double prof_ms[%d];\n"
               "static double prof_now(void) { struct timespec t; timespec_get(&t, TIME_UTC); return t.tv_sec * 1e3 + t.tv_nsec * 1e-6; }\n"
