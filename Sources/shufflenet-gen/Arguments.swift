@@ -8,8 +8,11 @@ struct UsageError: Error { var message: String }
 struct Arguments {
     private var values: [String: String] = [:]
     private var flags: Set<String> = []
+    /// Arguments that are neither options nor switches, in order (only where the command
+    /// takes them: `positionals: true`).
+    private(set) var positionals: [String] = []
 
-    init(_ args: ArraySlice<String>, options: Set<String>, switches: Set<String>) throws {
+    init(_ args: ArraySlice<String>, options: Set<String>, switches: Set<String>, positionals allowPositionals: Bool = false) throws {
         var i = args.startIndex
         while i < args.endIndex {
             let arg = args[i]
@@ -19,6 +22,8 @@ struct Arguments {
                 guard i + 1 < args.endIndex else { throw UsageError(message: "\(arg) needs a value") }
                 values[arg] = args[i + 1]
                 i += 1
+            } else if allowPositionals && !arg.hasPrefix("-") {
+                positionals.append(arg)
             } else {
                 let known = (options.union(switches)).sorted().joined(separator: " ")
                 throw UsageError(message: "unknown argument '\(arg)' (this command takes: \(known))")

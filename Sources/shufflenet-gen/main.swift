@@ -25,6 +25,7 @@ commands:
                                               arena, NaN in every dead byte after each op, so a
                                               planning bug shows in the logits; --runs N times it)
 \(classifyUsage)
+\(calibrateUsage)
   plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
                                               and live range per buffer, against the lower bound
   export-weights --spec S --output W.safetensors [--seed N]
@@ -161,6 +162,8 @@ do {
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
+    case "calibrate":
+        try calibrateCommand(Arguments(rest, options: calibrateOptions, switches: calibrateSwitches, positionals: true))
     case "plan":
         try planCommand(Arguments(rest, options: ["--spec", "--svg"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":

@@ -160,6 +160,27 @@ final class ExitCodeTests: XCTestCase {
         try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--top", "0"], 2, stderr: "--top takes an integer")
     }
 
+    func testCalibrate() throws {
+        let spec = try corpus("spec/tiny-v2.json"), input = try corpus("npy/tiny-input.npy")
+        let out = dir + "/q.json"
+        try cli(["calibrate", "--spec", spec, "--output", out, input, input], 0)
+        let file = try QuantizationFile.read(path: out)
+        XCTAssertEqual(file.images, [input, input])
+        XCTAssertEqual(file.method, "percentile:99.99")
+        try cli(["calibrate", "--spec", spec, "--output", out, "--method", "minmax", "--type", "int8", input], 0)
+        XCTAssertEqual(try QuantizationFile.read(path: out).activations.first?.type, .int8)
+
+        let s = try sentinel("keep.json")
+        try cli(["calibrate", "--spec", spec, "--output", s.path], 2, stderr: "at least one image")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, "--method", "median", input], 2, stderr: "unknown calibration method 'median'")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, "--type", "int4", input], 2, stderr: "--type takes uint8 or int8")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, input, "-x"], 2, stderr: "unknown argument '-x'")
+        // A wrong image fails before any run, naming the file, and writes nothing.
+        try cli(["calibrate", "--spec", "v2-0.5x", "--output", s.path, input], 1, stderr: "\(input): shape [1,3,16,16] does not fit spec v2-0.5x")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, dir + "/missing.npy"], 1, stderr: "missing.npy")
+        assertUntouched(s)
+    }
+
     func testPlan() throws {
         let spec = try corpus("spec/tiny-v2.json")
         let svg = dir + "/plan.svg"

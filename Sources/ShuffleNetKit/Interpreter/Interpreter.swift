@@ -31,7 +31,11 @@ public struct Interpreter: Sendable {
     /// covers share one allocation at the planned offsets (input and logits stay in caller
     /// memory), and `poisonDeadBytes` fills every arena byte that no live buffer holds with
     /// NaN after each op, so a planning mistake shows up as a wrong answer.
-    public func run(_ input: Tensor, arena: ArenaLayout? = nil, poisonDeadBytes: Bool = false) throws -> Tensor {
+    ///
+    /// `observe`, when given, sees every node's output (logical channel order) as it is
+    /// computed, the input image first: what a calibrator records activation ranges from.
+    public func run(_ input: Tensor, arena: ArenaLayout? = nil, poisonDeadBytes: Bool = false,
+                    observe: ((_ node: Int, _ output: [Float]) -> Void)? = nil) throws -> Tensor {
         try validateInput(input)
         let nodes = graph.nodes
         // Float offsets of every buffer in one flat memory: the arena first, then the rest.
@@ -59,6 +63,7 @@ public struct Interpreter: Sendable {
                 return Shape(c: graph.inputPlanes(i, k).count, h: s.h, w: s.w)
             }
             let y = node.op == .input ? input.data : evaluate(node, inputs, inputShapes)
+            observe?(i, y)
             let base = offset[node.outputBuffer(self: i)]
             let plane = node.shape.h * node.shape.w
             for (k, p) in node.outputPlanes.enumerated() {
