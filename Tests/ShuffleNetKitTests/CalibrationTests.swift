@@ -7,9 +7,11 @@ import XCTest
 /// Expected values are worked out by hand or computed here directly from the tensors,
 /// never by the calibrator.
 final class CalibrationTests: XCTestCase {
-    func tinyGraph() throws -> Graph {
-        try optimize(try loadNetwork(try loadSpec(try Fixtures.path("corpus/spec/tiny-v2.json")), weights: nil))
+    func tinyNetwork() throws -> Graph {
+        try loadNetwork(try loadSpec(try Fixtures.path("corpus/spec/tiny-v2.json")), weights: nil)
     }
+
+    func tinyGraph() throws -> Graph { try calibrationGraph(try tinyNetwork()) }
 
     func image(_ graph: Graph, seed: UInt64, scale: Float = 2) -> Tensor {
         var rng = SplitMix(seed: seed)
@@ -31,6 +33,19 @@ final class CalibrationTests: XCTestCase {
         for (node, range) in zip(graph.nodes, ranges) {
             if case .conv(let c) = node.op, c.relu { XCTAssertEqual(range.min, 0, node.name) }
         }
+    }
+
+    func testEveryStoredValueHasARangeConcatsIncluded() throws {
+        let graph = try tinyGraph()
+        let ranges = try recordActivationRanges(graph, images: [image(graph, seed: 6)], method: .minMax)
+        let concats = graph.nodes.indices.filter { graph.nodes[$0].op == .concat }
+        XCTAssertFalse(concats.isEmpty)
+        for i in concats {
+            // A concat holds its inputs' values and nothing else: its extent is their union.
+            let inputs = graph.nodes[i].inputs.map { ranges[$0] }
+            XCTAssertEqual(ranges[i], ActivationRange(min: inputs.map(\.min).min()!, max: inputs.map(\.max).max()!), graph.nodes[i].name)
+        }
+        XCTAssertTrue(graph.nodes.contains { $0.name == "stage2.0.concat" })
     }
 
     func testPercentileClipsOutliersButKeepsTheBulk() throws {
@@ -74,7 +89,7 @@ final class CalibrationTests: XCTestCase {
 
     func testFileRoundTripsEveryBitAndChecksTheGraph() throws {
         let graph = try tinyGraph()
-        let file = try calibrate(graph, images: [(name: "a.npy", tensor: image(graph, seed: 4))], method: .percentile(99.99), weights: "seeded")
+        let file = try calibrate(try tinyNetwork(), images: [(name: "a.npy", tensor: image(graph, seed: 4))], method: .percentile(99.99), weights: "seeded")
         XCTAssertEqual(file.activations.map(\.name), graph.nodes.map(\.name))
         let path = NSTemporaryDirectory() + "/calibration-\(getpid()).json"
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -93,7 +108,7 @@ final class CalibrationTests: XCTestCase {
 
     func testBadFilesAreRefusedWithTheirProblemNamed() throws {
         let graph = try tinyGraph()
-        let good = try calibrate(graph, images: [(name: "a.npy", tensor: image(graph, seed: 5))], method: .minMax, weights: "seeded")
+        let good = try calibrate(try tinyNetwork(), images: [(name: "a.npy", tensor: image(graph, seed: 5))], method: .minMax, weights: "seeded")
         func refused(_ edit: (inout QuantizationFile) -> Void, _ fragment: String, line: UInt = #line) {
             var f = good
             edit(&f)

@@ -1,17 +1,17 @@
 /// Post-training calibration, step two: from a range to the scale and zero point of an
 /// asymmetric per-tensor quantization, real = scale x (q - zeroPoint).
-public enum ActivationType: String, Codable, Sendable, CaseIterable {
+public enum QuantizedType: String, Codable, Sendable, CaseIterable {
     case uint8, int8
 
     public var range: ClosedRange<Int32> { self == .uint8 ? 0...255 : -128...127 }
 }
 
 public struct ActivationQuantization: Equatable, Codable, Sendable {
-    public var type: ActivationType
+    public var type: QuantizedType
     public var scale: Float
     public var zeroPoint: Int32
 
-    public init(type: ActivationType, scale: Float, zeroPoint: Int32) {
+    public init(type: QuantizedType, scale: Float, zeroPoint: Int32) {
         self.type = type
         self.scale = scale
         self.zeroPoint = zeroPoint
@@ -21,7 +21,7 @@ public struct ActivationQuantization: Equatable, Codable, Sendable {
     /// range is widened to hold 0 (so zero padding and the ReLU clamp are exact), split into
     /// 255 equal steps, and 0 lands on the integer nearest to it (half to even). A range of
     /// one value (a dead channel set) gets scale 1, so no step is ever 0.
-    public init(range r: ActivationRange, type: ActivationType = .uint8) {
+    public init(range r: ActivationRange, type: QuantizedType = .uint8) {
         let lo = Swift.min(r.min, 0), hi = Swift.max(r.max, 0)
         let q = type.range
         let steps = Float(q.upperBound - q.lowerBound)

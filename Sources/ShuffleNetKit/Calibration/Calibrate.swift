@@ -1,7 +1,18 @@
-/// Calibrates `graph` (the optimized fp32 network) on `images` and chooses every
+/// The graph a calibration runs: the network with BatchNorm folded and ReLUs and the
+/// first max pool fused (as the quantize pass sees it) but with its splits, shuffles and
+/// concats still explicit, so that every value stored in memory in the final graph is one
+/// node's output here, a concat's too (its producers requantize into its parameters).
+public func calibrationGraph(_ network: Graph, _ options: OptimizerOptions = OptimizerOptions()) throws -> Graph {
+    var o = options
+    o.eliminateDataMovement = false
+    return try optimize(network, o)
+}
+
+/// Calibrates a network (weights bound, not yet optimized) on `images` and chooses every
 /// activation's quantization: the library side of `shufflenet-gen calibrate`.
-public func calibrate(_ graph: Graph, images: [(name: String, tensor: Tensor)], method: RangeMethod,
-                      type: ActivationType = .uint8, weights: String) throws -> QuantizationFile {
+public func calibrate(_ network: Graph, options: OptimizerOptions = OptimizerOptions(), images: [(name: String, tensor: Tensor)],
+                      method: RangeMethod, type: QuantizedType = .uint8, weights: String) throws -> QuantizationFile {
+    let graph = try calibrationGraph(network, options)
     // Every image is checked before the first (slow) run, so a wrong one fails at once.
     let engine = try Interpreter(graph: graph)
     for image in images { try engine.validateInput(image.tensor, source: image.name) }

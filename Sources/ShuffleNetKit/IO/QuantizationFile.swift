@@ -17,7 +17,7 @@ public struct QuantizationFile: Equatable, Codable, Sendable {
 
     public struct Entry: Equatable, Codable, Sendable {
         public var name: String
-        public var type: ActivationType
+        public var type: QuantizedType
         public var scale: Float
         public var zeroPoint: Int32
         public var min: Float
