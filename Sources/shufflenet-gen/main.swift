@@ -60,6 +60,32 @@ func optimizerOptions(_ a: Arguments) -> OptimizerOptions {
     OptimizerOptions(foldBatchNorm: !a.flag("--no-fold-bn"), eliminateDataMovement: !a.flag("--no-fuse-shuffle"))
 }
 
+/// `--precision fp32|int8`: true for int8.
+func isInt8(_ a: Arguments) throws -> Bool {
+    switch a.value("--precision") ?? "fp32" {
+    case "fp32": return false
+    case "int8": return true
+    case let other: throw UsageError(message: "--precision takes 'fp32' or 'int8', got '\(other)'")
+    }
+}
+
+/// The optimized graph a command runs: fp32, or quantized with an int8 QDQ ONNX file's own
+/// parameters. Other sources need activation parameters from calibration.
+func loadOptimizedNetwork(_ spec: NetworkSpec, _ a: Arguments, allowNonFinite: Bool = false) throws -> Graph {
+    let weights = a.value("--weights")
+    guard try isInt8(a) else {
+        return try optimize(try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite), optimizerOptions(a))
+    }
+    guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+        throw UsageError(message: "--precision int8 needs activation quantization parameters: an int8 QDQ ONNX model as --weights, "
+                         + "or calibration (\(weights ?? "seeded weights") has none)")
+    }
+    if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
+        throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
+    }
+    return try loadQuantizedOnnxNetwork(spec, path: path)
+}
+
 func infoCommand(_ a: Arguments) throws {
     let graph = try buildGraph(try loadSpec(try a.required("--spec")))
     let report: InfoReport
@@ -77,8 +103,13 @@ func runCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let inputPath = try a.required("--input")
     let outputPath = try a.required("--output")
-    var graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed(), allowNonFinite: a.flag("--allow-nonfinite"))
-    if !a.flag("--unoptimized") { graph = try optimize(graph, optimizerOptions(a)) }
+    let graph: Graph
+    if a.flag("--unoptimized") {
+        if try isInt8(a) { throw UsageError(message: "--precision int8 runs the optimized graph; drop --unoptimized") }
+        graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed(), allowNonFinite: a.flag("--allow-nonfinite"))
+    } else {
+        graph = try loadOptimizedNetwork(spec, a, allowNonFinite: a.flag("--allow-nonfinite"))
+    }
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
@@ -158,7 +189,7 @@ do {
     case "info":
         try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
-        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs"],
+        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs", "--precision"],
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))

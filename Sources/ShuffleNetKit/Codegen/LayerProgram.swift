@@ -186,6 +186,8 @@ extension LayerProgram {
                                          output: operand(node.outputBuffer(self: i), Array(outPlanes[at..<(at + n)]))))
                     at += n
                 }
+            case .requantize:
+                throw ShuffleNetError("layer \(node.name): no fp32 C kernel for requantize (int8 graphs only)")
             case .conv:
                 throw ShuffleNetError("layer \(node.name): no C kernel for this convolution (\(describeOp(node.op)), kernel \(inShapes))")
             }
