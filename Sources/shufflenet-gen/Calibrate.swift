@@ -15,13 +15,17 @@ let calibrateUsage = """
                                               which --quantization Q.json takes back
 """
 
+/// `--method minmax|percentile:P` (default percentile:99.99).
+func calibrationMethod(_ a: Arguments) throws -> RangeMethod {
+    do { return try RangeMethod(parsing: a.value("--method") ?? "percentile:99.99") } catch let e as ShuffleNetError {
+        throw UsageError(message: e.message)
+    }
+}
+
 func calibrateCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let output = try a.required("--output")
-    let method: RangeMethod
-    do { method = try RangeMethod(parsing: a.value("--method") ?? "percentile:99.99") } catch let e as ShuffleNetError {
-        throw UsageError(message: e.message)
-    }
+    let method = try calibrationMethod(a)
     let typeName = a.value("--type") ?? "uint8"
     guard let type = QuantizedType(rawValue: typeName) else {
         throw UsageError(message: "--type takes uint8 or int8, got '\(typeName)'")

@@ -69,21 +69,40 @@ func isInt8(_ a: Arguments) throws -> Bool {
     }
 }
 
-/// The optimized graph a command runs: fp32, or quantized with an int8 QDQ ONNX file's own
-/// parameters. Other sources need activation parameters from calibration.
+/// The optimized graph a command runs: fp32, or int8 with activation parameters from
+/// `--quantization FILE` (a `calibrate` result), from `--calibrate IMAGE...` (calibrated
+/// on the spot) or from an int8 QDQ ONNX file given as `--weights`.
 func loadOptimizedNetwork(_ spec: NetworkSpec, _ a: Arguments, allowNonFinite: Bool = false) throws -> Graph {
     let weights = a.value("--weights")
+    let options = optimizerOptions(a)
+    let calibration = (file: a.value("--quantization"), images: a.list("--calibrate"))
     guard try isInt8(a) else {
-        return try optimize(try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite), optimizerOptions(a))
-    }
-    guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
-        throw UsageError(message: "--precision int8 needs activation quantization parameters: an int8 QDQ ONNX model as --weights, "
-                         + "or calibration (\(weights ?? "seeded weights") has none)")
+        if calibration.file != nil || calibration.images != nil {
+            throw UsageError(message: "--quantization and --calibrate choose int8 parameters; add --precision int8")
+        }
+        return try optimize(try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite), options)
     }
     if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
         throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
     }
-    return try loadQuantizedOnnxNetwork(spec, path: path)
+    switch calibration {
+    case (let path?, nil):
+        let network = try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite)
+        return try quantizeCalibrated(network, options: options, try QuantizationFile.read(path: path), source: path)
+    case (nil, let images?):
+        let network = try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite)
+        let file = try calibrate(network, options: options, images: try images.map { (name: $0, tensor: try Npy.read(path: $0)) },
+                                 method: try calibrationMethod(a), weights: weights ?? "seeded")
+        return try quantizeCalibrated(network, options: options, file, source: "calibration")
+    case (_?, _?):
+        throw UsageError(message: "give --quantization FILE or --calibrate IMAGE..., not both")
+    case (nil, nil):
+        guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+            throw UsageError(message: "--precision int8 needs activation quantization parameters: --quantization FILE (from calibrate), "
+                             + "--calibrate IMAGE.npy..., or an int8 QDQ ONNX model as --weights (\(weights ?? "seeded weights") has none)")
+        }
+        return try loadQuantizedOnnxNetwork(spec, path: path)
+    }
 }
 
 func infoCommand(_ a: Arguments) throws {
@@ -189,8 +208,9 @@ do {
     case "info":
         try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
-        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs", "--precision"],
-                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"]))
+        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs", "--precision", "--quantization", "--method"],
+                                 switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"],
+                                 lists: ["--calibrate"]))
     case "classify":
         try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
     case "calibrate":

@@ -19,8 +19,19 @@ public func calibrate(_ network: Graph, options: OptimizerOptions = OptimizerOpt
     let ranges = try recordActivationRanges(graph, images: images.map(\.tensor), method: method)
     let entries = zip(graph.nodes, ranges).map { node, range in
         let q = ActivationQuantization(range: range, type: type)
-        return QuantizationFile.Entry(name: node.name, type: q.type, scale: q.scale, zeroPoint: q.zeroPoint, min: range.min, max: range.max)
+        return QuantizationFile.Entry(name: storedValueName(node.name), type: q.type, scale: q.scale, zeroPoint: q.zeroPoint, min: range.min, max: range.max)
     }
     return QuantizationFile(spec: graph.spec.name, weights: weights, method: method.description,
                             images: images.map(\.name), activations: entries)
+}
+
+/// The int8 network of a calibration: `network` (weights bound) optimized with `options`
+/// and quantized with the file's parameters, after checking the file against the graph it
+/// was made on. `source` names the file in errors.
+public func quantizeCalibrated(_ network: Graph, options: OptimizerOptions = OptimizerOptions(), _ file: QuantizationFile,
+                               source: String) throws -> Graph {
+    let byName = try file.quantization(for: try calibrationGraph(network, options), source: source)
+    let optimized = try optimize(network, options)
+    let keys = quantizationKeys(optimized)
+    return try quantize(optimized, activations: byName.filter { keys.contains($0.key) })
 }

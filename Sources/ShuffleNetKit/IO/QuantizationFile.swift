@@ -23,7 +23,7 @@ public struct QuantizationFile: Equatable, Codable, Sendable {
         public var min: Float
         public var max: Float
 
-        public var quantization: ActivationQuantization { ActivationQuantization(type: type, scale: scale, zeroPoint: zeroPoint) }
+        public var quantization: ActivationQuantization { ActivationQuantization(scale: scale, zeroPoint: zeroPoint, type: type) }
     }
 
     public var format: String = Self.formatName
@@ -41,14 +41,15 @@ public struct QuantizationFile: Equatable, Codable, Sendable {
         self.activations = activations
     }
 
-    /// The parameters by node name, checked against the graph they are for: every node
-    /// of `graph` has exactly one entry and every entry names a node, with usable numbers.
+    /// The parameters by node name, checked against the calibration graph they were made
+    /// on (`calibrationGraph`): every node has exactly one entry (by its own name, without
+    /// what fusion appended) and every entry names a node, with usable numbers.
     public func quantization(for graph: Graph, source: String) throws -> [String: ActivationQuantization] {
         guard spec == graph.spec.name else {
             throw ShuffleNetError("\(source): calibrated for spec \(spec), but the network is \(graph.spec.name)")
         }
         var byName: [String: ActivationQuantization] = [:]
-        let names = Set(graph.nodes.map(\.name))
+        let names = Set(graph.nodes.map { storedValueName($0.name) })
         for (i, e) in activations.enumerated() {
             guard names.contains(e.name) else {
                 throw ShuffleNetError("\(source): activations[\(i)] names '\(e.name)', which \(graph.spec.name)'s optimized graph does not have (made with other optimizer switches?)")
@@ -57,8 +58,8 @@ public struct QuantizationFile: Equatable, Codable, Sendable {
             if let why = e.quantization.problem { throw ShuffleNetError("\(source): activation '\(e.name)': \(why)") }
             byName[e.name] = e.quantization
         }
-        if let missing = graph.nodes.first(where: { byName[$0.name] == nil }) {
-            throw ShuffleNetError("\(source): no entry for activation '\(missing.name)' (\(activations.count) entries for \(graph.nodes.count) activations)")
+        if let missing = graph.nodes.map({ storedValueName($0.name) }).first(where: { byName[$0] == nil }) {
+            throw ShuffleNetError("\(source): no entry for activation '\(missing)' (\(activations.count) entries for \(graph.nodes.count) activations)")
         }
         return byName
     }

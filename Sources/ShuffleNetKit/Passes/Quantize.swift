@@ -66,7 +66,7 @@ public func quantize(_ graph: Graph, activations: [String: ActivationQuantizatio
             inputs.append(try readParameters(node, k, buffer: node.inputs[k], planes: planes))
         }
         // The node's own name, without what fuseConvMaxPool appended (`conv1+maxpool`).
-        let own = String(node.name.split(separator: "+").first ?? Substring(node.name))
+        let own = storedValueName(node.name)
         var output: ActivationQuantization?
         var intermediate: ActivationQuantization?
         switch node.op {
@@ -159,4 +159,27 @@ private func quantizeWeight(_ g: inout Graph, _ name: String, rows: Int) throws 
         for k in row.indices { values[k] = Int32(max(-127, min(127, (w.data[k] / scales[o]).rounded(.toNearestOrEven)))) }
     }
     g.quantizedParameters[name] = QuantizedTensor(shape: w.shape, values: values, scales: scales)
+}
+
+/// The names `quantize` reads parameters for in `graph` (required or optional): the input,
+/// every conv, global pool, classifier and unjoined average pool by its own name, and every concat
+/// a producer writes into. A calibration covers more values (splits, shuffles); this is
+/// what to hand over of it.
+public func quantizationKeys(_ graph: Graph) -> Set<String> {
+    var keys: Set<String> = ["input"]
+    for node in graph.nodes {
+        switch node.op {
+        case .conv, .globalAvgPool, .linear: keys.insert(storedValueName(node.name))
+        // A shortcut pool writing into a concat is stored with the concat's parameters only.
+        case .avgPool where node.joins == nil: keys.insert(storedValueName(node.name))
+        default: break
+        }
+        if let concat = node.joins { keys.insert(concat) }
+    }
+    return keys
+}
+
+/// A node's own name without what fusion appended (`conv1+maxpool` -> `conv1`).
+public func storedValueName(_ name: String) -> String {
+    String(name.split(separator: "+").first ?? Substring(name))
 }
