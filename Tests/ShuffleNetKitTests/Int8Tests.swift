@@ -107,4 +107,162 @@ final class Int8Tests: XCTestCase {
         print("int8 layers \(spec.name): \(compared) of \(expected.layers.count) reference-evaluator int8 tensors compared, "
               + "worst mean difference \(worst) steps; logits \(relativeError(logits, expected.logits)) x max|logit| from the reference evaluator")
     }
+
+    // MARK: Bad quantization parameters
+
+    func message(_ body: () throws -> Any) -> String {
+        do {
+            _ = try body()
+            XCTFail("expected an error")
+            return ""
+        } catch let e as ShuffleNetError {
+            return e.message
+        } catch {
+            XCTFail("expected ShuffleNetError, got \(error)")
+            return ""
+        }
+    }
+
+    /// The Zoo model with the bytes of one initializer changed, in a temporary file.
+    func patchedZoo(_ name: String, _ patch: (inout [UInt8], OnnxTensor) throws -> Void) throws -> String {
+        var bytes = try readFileBytes(try onnx(Self.zoo))
+        let model = try OnnxModel.read(bytes, file: "zoo")
+        let t = try XCTUnwrap(model.graph.initializers.first { $0.name == name })
+        try patch(&bytes, t)
+        let path = NSTemporaryDirectory() + "int8-\(getpid())-\(name)-\(UInt32.random(in: 0 ... .max)).onnx"
+        try writeFileAtomically(bytes, to: path)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    /// Overwrites the one FLOAT value of a scalar initializer (in raw_data or float_data).
+    func setScalarFloat(_ bytes: inout [UInt8], _ t: OnnxTensor, _ bits: UInt32) throws {
+        let old = (t.floatData.first ?? 0).bitPattern
+        let pattern = (0..<4).map { UInt8(truncatingIfNeeded: old >> (8 * UInt32($0))) }
+        let at = try t.rawData?.startIndex ?? XCTUnwrap((t.offset..<(t.offset + 64)).first { Array(bytes[$0..<($0 + 4)]) == pattern })
+        for k in 0..<4 { bytes[at + k] = UInt8(truncatingIfNeeded: bits >> (8 * UInt32(k))) }
+    }
+
+    /// A scale that is zero, NaN or negative, and a zero point of an unsupported type: one
+    /// error naming the tensor.
+    func testBadQuantizationParametersInFile() throws {
+        let spec = try XCTUnwrap(BuiltinSpecs.named("v2-1.0x"))
+        for (bits, shown) in [(Float(0).bitPattern, "is 0.0"), (Float.nan.bitPattern, "is nan"), (Float(-0.5).bitPattern, "is -0.5")] {
+            let path = try patchedZoo("340_scale") { bytes, t in try setScalarFloat(&bytes, t, bits) }
+            let m = message { try loadQuantizedOnnxNetwork(spec, path: path) }
+            XCTAssertTrue(m.contains(path) && m.contains("scale 340_scale") && m.contains(shown) && m.contains("finite and > 0"), m)
+            print("int8 error: \(m)")
+        }
+        // data_type UINT8 (field 2, varint 2) -> INT16 (5).
+        let path = try patchedZoo("340_zero_point") { bytes, t in
+            let at = try XCTUnwrap((t.offset..<(t.offset + 32)).first { bytes[$0] == 0x10 && bytes[$0 + 1] == 0x02 })
+            bytes[at + 1] = 0x05
+        }
+        let m = message { try loadQuantizedOnnxNetwork(spec, path: path) }
+        XCTAssertTrue(m.contains("340_zero_point") && m.contains("INT16") && m.contains("UINT8 or INT8"), m)
+        print("int8 error: \(m)")
+    }
+
+    /// Fixed, made-up activation parameters for every value a seeded spec's optimized
+    /// graph stores (tests only; real ones come from a QDQ file or calibration): the
+    /// scale varies with the name so concats and their identity halves differ.
+    static func fixedActivations(_ g: Graph) -> [String: ActivationQuantization] {
+        var a: [String: ActivationQuantization] = ["input": ActivationQuantization(scale: 4 / 255, zeroPoint: 128, type: .uint8)]
+        func put(_ key: String, relu: Bool) {
+            let scale = 0.02 * (1 + Float(key.utf8.reduce(0) { $0 &+ Int($1) } % 7) / 10)
+            a[key] = ActivationQuantization(scale: scale, zeroPoint: relu ? 0 : 128, type: .uint8)
+        }
+        for n in g.nodes {
+            let own = String(n.name.split(separator: "+")[0])
+            switch n.op {
+            case .conv(let c): put(n.joins ?? own, relu: c.relu || n.joins != nil)
+            case .avgPool: put(n.joins ?? own, relu: true)
+            case .globalAvgPool: put(own, relu: true)
+            default: break
+            }
+        }
+        return a
+    }
+
+    func testBadActivationParameters() throws {
+        let g = try optimize(try seededGraph("v2-0.5x"))
+        let good = Self.fixedActivations(g)
+        var bad = good
+        bad["conv5"]?.zeroPoint = 300
+        XCTAssertTrue(message { try quantize(g, activations: bad) }.contains("conv5: zero point 300 outside uint8 [0, 255]"))
+        bad = good
+        bad["globalpool"]?.scale = 0
+        XCTAssertTrue(message { try quantize(g, activations: bad) }.contains("globalpool: scale 0.0"))
+        bad = good
+        bad["conv5"] = nil
+        XCTAssertTrue(message { try quantize(g, activations: bad) }.contains("no activation parameters for conv5"))
+        bad = good
+        bad["stage9.concat"] = good["conv5"]
+        XCTAssertTrue(message { try quantize(g, activations: bad) }.contains("does not have: stage9.concat"))
+        XCTAssertTrue(message { try quantize(try seededGraph("v2-0.5x"), activations: good) }.contains("fully optimized graph"))
+    }
+
+    // MARK: Planner in bytes
+
+    /// Every built-in spec, quantized with fixed parameters: the int8 arena is at most
+    /// 0.26x the fp32 arena and still equals its lower bound (and the plan validates).
+    func testInt8ArenaIsAQuarterOfFP32() throws {
+        for spec in BuiltinSpecs.all {
+            let fp32 = try optimize(try bindWeights(try buildGraph(spec), path: nil))
+            let int8 = try quantize(fp32, activations: Self.fixedActivations(fp32))
+            let (a, b) = (ArenaLayout(fp32), ArenaLayout(int8))
+            try validate(b.plan)
+            XCTAssertEqual(b.plan.arenaBytes, b.lowerBound, spec.name)
+            XCTAssertLessThanOrEqual(Double(b.plan.arenaBytes), 0.26 * Double(a.plan.arenaBytes), spec.name)
+            print("int8 arena \(spec.name): \(b.plan.arenaBytes) B vs fp32 \(a.plan.arenaBytes) B (\(String(format: "%.3f", Double(b.plan.arenaBytes) / Double(a.plan.arenaBytes)))x); "
+                  + "weights \(int8.weightBytes) B vs \(fp32.weightBytes) B (\(String(format: "%.3f", Double(int8.weightBytes) / Double(fp32.weightBytes)))x); "
+                  + "requantize nodes \(int8.nodes.filter { $0.op == .requantize }.count)")
+        }
+    }
+
+    /// The int8 engine inside its planned arena (one byte per value) gives the same logits
+    /// as with every buffer apart: the byte plan is safe (v1 and v2: residual, average-pool
+    /// shortcut, concat slices, requantize nodes).
+    func testInt8RunsInItsArena() throws {
+        for name in ["v2-0.5x", "v1-g3-0.5x"] {
+            let g = try optimize(try seededGraph(name))
+            let q = try quantize(g, activations: Self.fixedActivations(g))
+            let engine = try Interpreter(graph: q)
+            var rng = SplitMix(seed: 5)
+            let x = Tensor(shape: [1, 3, 224, 224], data: (0..<(3 * 224 * 224)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 })
+            let apart = try engine.run(x).data
+            let inArena = try engine.run(x, arena: ArenaLayout(q)).data
+            XCTAssertEqual(apart, inArena, name)
+            XCTAssertGreaterThan(Set(apart).count, 10, "\(name): logits should not all saturate")
+        }
+    }
+
+    // MARK: Command line
+
+    func testCommandLinePrecision() throws {
+        let url = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("shufflenet-gen")
+        guard FileManager.default.isExecutableFile(atPath: url.path) else { throw XCTSkip("shufflenet-gen not built") }
+        let dir = NSTemporaryDirectory() + "int8-cli-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let cat = try onnx("cat.npy")
+        func cli(_ args: [String], _ status: Int32, _ fragment: String) throws {
+            let r = try runProcess(url.path, args)
+            XCTAssertEqual(r.status, status, args.joined(separator: " ") + "\n" + r.stderr)
+            XCTAssertTrue(fragment.isEmpty || (r.stdout + r.stderr).contains(fragment), "\(args.joined(separator: " ")): \(r.stderr) lacks \(fragment)")
+        }
+        let out = dir + "/y.npy"
+        try cli(["run", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8", "--input", cat, "--output", out], 0, "")
+        XCTAssertEqual(try Npy.read(path: out).data, try Npy.read(path: try onnx("cat.ort-logits.npy")).data)
+        let bad = try patchedZoo("340_scale") { bytes, t in try setScalarFloat(&bytes, t, 0) }
+        let out2 = dir + "/z.npy"
+        try cli(["run", "--spec", "v2-1.0x", "--weights", bad, "--precision", "int8", "--input", cat, "--output", out2], 1, "340_scale")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out2))
+        try cli(["run", "--spec", "v2-0.5x", "--precision", "int8", "--input", cat, "--output", out2], 2, "calibration")
+        try cli(["run", "--spec", "v2-1.0x", "--precision", "int4", "--input", cat, "--output", out2], 2, "'fp32' or 'int8'")
+        try cli(["--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8", "--backend", "swift", "--out", dir], 2, "Swift backend is fp32 only")
+        try cli(["plan", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8"], 0, "precision int8: weights 2,298,236 B")
+        try cli(["info", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8"], 0, "int8: weights 2,298,236 bytes, arena 348,096 bytes")
+        try cli(["classify", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8", "--input", cat], 0, "281")
+    }
 }
