@@ -88,6 +88,19 @@ func loadOptimizedNetwork(_ spec: NetworkSpec, _ a: Arguments, allowNonFinite: B
     return try loadQuantizedOnnxNetwork(spec, path: path)
 }
 
+/// The usage checks of `loadOptimizedNetwork` for --precision int8, without loading.
+func loadOptimizedNetworkCheck(_ a: Arguments) throws -> Bool {
+    let weights = a.value("--weights")
+    guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+        throw UsageError(message: "--precision int8 needs activation quantization parameters: an int8 QDQ ONNX model as --weights, "
+                         + "or calibration (\(weights ?? "seeded weights") has none)")
+    }
+    if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
+        throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
+    }
+    return true
+}
+
 func infoCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
     let graph = try buildGraph(spec)
@@ -150,12 +163,13 @@ func generateCommand(_ a: Arguments) throws {
         if a.value("--backend") == "swift" {
             throw UsageError(message: "--backend swift --precision int8: the Swift backend is fp32 only for now; use --backend c")
         }
-        throw UsageError(message: "--precision int8: emitting int8 C is not implemented yet; run and classify it with the interpreted engine")
+        _ = try loadOptimizedNetworkCheck(a)
     }
     var r = GenerateRequest(spec: try loadSpec(try a.required("--spec")), weights: a.value("--weights"), prefix: a.value("--name"))
     r.seed = try a.seed()
     r.options = optimizerOptions(a)
     r.allowNonFinite = a.flag("--allow-nonfinite")
+    r.int8 = try isInt8(a)
     if let b = a.value("--backend") {
         guard let backend = Backend(rawValue: b) else {
             throw UsageError(message: "unknown backend '\(b)' (valid: \(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
