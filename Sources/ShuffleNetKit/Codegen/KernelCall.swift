@@ -71,6 +71,13 @@ extension LayerProgram.Kernel {
         case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
             return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
                                                                           .int32Weights(bias), .weights(multipliers), .int(o)] + io(output) + epilogue(e))
+        case let .pointwiseResidualU8(input, k, pixels, zp, weights, bias, multipliers, o, output, rzp, rm, e):
+            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+                                                                                  .int32Weights(bias), .weights(multipliers), .int(o)] + io(output)
+                + [.int(Int(rzp)), .float(rm), .int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))])
+        case let .avgPoolU8(input, c, h, w, pool, from, to, output, oh, ow):
+            return KernelCall(name: "avgPoolU8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(pool.kernel), .int(pool.stride), .int(pool.padding)]
+                + quantization(from) + quantization(to) + io(output) + [.int(oh), .int(ow)])
         case let .depthwise3x3U8(input, c, h, w, stride, zp, weights, bias, multipliers, output, oh, ow, e):
             return KernelCall(name: "depthwise3x3U8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(stride), .int(Int(zp)),
                                                                              .int8Weights(weights), .int32Weights(bias), .weights(multipliers)]

@@ -44,6 +44,11 @@ public struct LayerProgram: Sendable {
         /// Weights [o][k] row-major.
         case pointwiseU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
                          output: Operand, epilogue: Int8Epilogue)
+        /// v1's relu(shortcut + conv), in place: the shortcut is read from the output planes.
+        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+                                 output: Operand, shortcutZeroPoint: Int32, shortcutMultiplier: Float, epilogue: Int8Epilogue)
+        case avgPoolU8(input: Operand, c: Int, h: Int, w: Int, pool: Pool, from: ActivationQuantization, to: ActivationQuantization,
+                       output: Operand, oh: Int, ow: Int)
         case depthwise3x3U8(input: Operand, c: Int, h: Int, w: Int, stride: Int, inputZeroPoint: Int32, weights: Int, bias: Int?,
                             multipliers: Int, output: Operand, oh: Int, ow: Int, epilogue: Int8Epilogue)
         case requantizePlanesU8(input: Operand, c: Int, pixels: Int, from: ActivationQuantization, to: ActivationQuantization, output: Operand)

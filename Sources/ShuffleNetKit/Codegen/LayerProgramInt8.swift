@@ -41,7 +41,6 @@ extension LayerProgram {
             var kernels: [Kernel] = []
             switch node.op {
             case .conv(let c):
-                guard !c.residual else { throw unsupported("a residual conv (v1)") }
                 let w = g.quantizedParameters[c.weight]!
                 let bias = c.bias.map { g.quantizedParameters[$0]!.values }
                 let output = q.output!, own = q.intermediate ?? output
@@ -58,6 +57,20 @@ extension LayerProgram {
                     kernels.append(.depthwise3x3U8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, stride: c.stride,
                                                    inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values), bias: bias.map(appendS32),
                                                    multipliers: appendFloats(m), output: out(), oh: s.h, ow: s.w, epilogue: e))
+                } else if c.residual && c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
+                    guard q.intermediate == nil else { throw unsupported("a residual conv rounding twice") }
+                    let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
+                    let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
+                    for group in 0..<c.groups {
+                        let rows = (group * og)..<((group + 1) * og)
+                        kernels.append(.pointwiseResidualU8(input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
+                                                            k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                                                            weights: appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])),
+                                                            bias: bias.map { appendS32(Array($0[rows])) }, multipliers: appendFloats(Array(m[rows])),
+                                                            o: og, output: operand(node.outputBuffer(self: i), Array(outPlanes[rows])),
+                                                            shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
+                                                            epilogue: e))
+                    }
                 } else if c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
                     let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
                     let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
@@ -72,6 +85,9 @@ extension LayerProgram {
                 } else {
                     throw unsupported("this convolution (\(describeOp(node.op)))")
                 }
+            case .avgPool(let p):
+                kernels.append(.avgPoolU8(input: input(0), c: s.c, h: inShape.h, w: inShape.w, pool: p, from: q.inputs[0], to: q.output!,
+                                          output: out(), oh: s.h, ow: s.w))
             case .requantize:
                 kernels.append(.requantizePlanesU8(input: input(0), c: s.c, pixels: s.h * s.w, from: q.inputs[0], to: q.output!, output: out()))
             case .globalAvgPool:
