@@ -3,7 +3,7 @@ import ShuffleNetKit
 
 let usage = """
 usage: shufflenet-gen --spec S [--weights W] [--backend c|swift] [--out DIR] [--name PREFIX] [--seed N]
-                      [--no-fold-bn] [--no-fuse-shuffle] [--allow-nonfinite]
+                      [--no-fold-bn] [--no-fuse-shuffle] [--allow-nonfinite] [--precision fp32|int8]
          generate code (the default command): PREFIX.h, PREFIX.c and PREFIX_weights.c in DIR
          (--backend swift: PREFIX.swift and PREFIX_weights.swift)
          (default generated/, PREFIX default shufflenet_<spec>)
@@ -16,9 +16,10 @@ commands:
   specs [--json]                              list the built-in network specs
   info --spec S [--optimized] [--json]        per-layer table: output shape, params, MACs;
                                               --optimized: the optimized graph, its channel
-                                              maps, and ops/bytes moved before and after
+                                              maps, and ops/bytes moved before and after;
+       [--precision fp32|int8 [--weights W]]  adds the bytes of weights and arena in that precision
   run --spec S --input x.npy --output y.npy [--weights W] [--seed N] [--unoptimized] [--arena]
-      [--poison] [--runs N] [--allow-nonfinite]
+      [--poison] [--runs N] [--allow-nonfinite] [--precision fp32|int8]
                                               run the interpreted engine on one image
                                               (the optimized graph unless --unoptimized; in
                                               one planned arena with --arena; --poison: that
@@ -27,11 +28,13 @@ commands:
 \(classifyUsage)
 \(calibrateUsage)
   plan --spec S [--svg FILE] [--json]         the arena plan of the optimized graph: offset, size
-                                              and live range per buffer, against the lower bound
+       [--precision fp32|int8 [--weights W]]  and live range per buffer, against the lower bound
   export-weights --spec S --output W.safetensors [--seed N]
                                               write the seeded weights as a checkpoint
 
 Ablation switches (info, run): --no-fold-bn, --no-fuse-shuffle.
+--precision int8 (run, classify, info, plan) uses the scales and zero points of an int8 QDQ ONNX
+model given as --weights (docs/int8.md); other weights need calibration (not available yet).
 A NaN or infinity in the weights is an error naming the tensor and index; --allow-nonfinite
 (run, classify, generate) loads and emits such weights anyway.
 S is a built-in name (see `specs`) or a JSON spec file. Without --weights, weights are
@@ -105,10 +108,28 @@ func loadOptimizedNetwork(_ spec: NetworkSpec, _ a: Arguments, allowNonFinite: B
     }
 }
 
+/// The usage checks of `loadOptimizedNetwork` for --precision int8, without loading.
+func loadOptimizedNetworkCheck(_ a: Arguments) throws -> Bool {
+    let weights = a.value("--weights")
+    guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+        throw UsageError(message: "--precision int8 needs activation quantization parameters: an int8 QDQ ONNX model as --weights, "
+                         + "or calibration (\(weights ?? "seeded weights") has none)")
+    }
+    if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
+        throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
+    }
+    return true
+}
+
 func infoCommand(_ a: Arguments) throws {
-    let graph = try buildGraph(try loadSpec(try a.required("--spec")))
+    let spec = try loadSpec(try a.required("--spec"))
+    let graph = try buildGraph(spec)
     let report: InfoReport
-    if a.flag("--optimized") || a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
+    if a.value("--precision") != nil {
+        // Bytes per precision need the optimized (and, for int8, quantized) graph.
+        let bound = try bindWeights(graph, path: nil)
+        report = InfoReport(graph: try loadOptimizedNetwork(spec, a), unoptimized: bound, withMemory: true)
+    } else if a.flag("--optimized") || a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
         // Folding needs real numbers; the seeded weights stand in (only the structure is shown).
         let bound = try bindWeights(graph, path: nil)
         report = InfoReport(graph: try optimize(bound, optimizerOptions(a)), unoptimized: bound)
@@ -152,17 +173,23 @@ func runCommand(_ a: Arguments) throws {
 
 func planCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
-    let graph = try optimize(try loadNetwork(spec, weights: nil), optimizerOptions(a))
-    let report = PlanReport(graph: graph)
+    let report = PlanReport(graph: try loadOptimizedNetwork(spec, a))
     if let svg = a.value("--svg") { try writeFileAtomically(Array(report.svg.utf8), to: svg) }
     print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
 }
 
 func generateCommand(_ a: Arguments) throws {
+    if try isInt8(a) {
+        if a.value("--backend") == "swift" {
+            throw UsageError(message: "--backend swift --precision int8: the Swift backend is fp32 only for now; use --backend c")
+        }
+        _ = try loadOptimizedNetworkCheck(a)
+    }
     var r = GenerateRequest(spec: try loadSpec(try a.required("--spec")), weights: a.value("--weights"), prefix: a.value("--name"))
     r.seed = try a.seed()
     r.options = optimizerOptions(a)
     r.allowNonFinite = a.flag("--allow-nonfinite")
+    r.int8 = try isInt8(a)
     if let b = a.value("--backend") {
         guard let backend = Backend(rawValue: b) else {
             throw UsageError(message: "unknown backend '\(b)' (valid: \(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -201,12 +228,12 @@ do {
     }
     switch command {
     case let flag where flag.hasPrefix("--") && flag != "--help":
-        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs"],
+        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs", "--precision"],
                                       switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--check", "--json"]))
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
     case "info":
-        try infoCommand(Arguments(rest, options: ["--spec"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
+        try infoCommand(Arguments(rest, options: ["--spec", "--precision", "--weights"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "run":
         try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs", "--precision", "--quantization", "--method"],
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"],
@@ -216,7 +243,7 @@ do {
     case "calibrate":
         try calibrateCommand(Arguments(rest, options: calibrateOptions, switches: calibrateSwitches, positionals: true))
     case "plan":
-        try planCommand(Arguments(rest, options: ["--spec", "--svg"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
+        try planCommand(Arguments(rest, options: ["--spec", "--svg", "--precision", "--weights"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
     case "export-weights":
         try exportWeightsCommand(Arguments(rest, options: ["--spec", "--output", "--seed"], switches: []))
     case "-h", "--help", "help":

@@ -14,6 +14,8 @@ public struct GenerateRequest: Sendable {
     public var backend: Backend = .c
     public var prefix: String
     public var allowNonFinite = false
+    /// int8: the graph quantized with the scales of an int8 QDQ ONNX file (`weights`).
+    public var int8 = false
 
     public init(spec: NetworkSpec, weights: String? = nil, prefix: String? = nil) {
         self.spec = spec
@@ -27,8 +29,18 @@ public func defaultPrefix(for spec: NetworkSpec) -> String {
     "shufflenet_" + String(spec.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
 }
 
+/// The optimized graph a request describes: fp32, or int8 with a QDQ file's parameters.
+public func requestedGraph(_ r: GenerateRequest) throws -> Graph {
+    if r.int8 {
+        guard let path = r.weights else { throw ShuffleNetError("int8 needs an int8 QDQ ONNX model as weights (or calibration)") }
+        return try loadQuantizedOnnxNetwork(r.spec, path: path)
+    }
+    return try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
+}
+
 public func generate(_ r: GenerateRequest) throws -> [(name: String, text: String)] {
-    let graph = try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
+    let graph = try requestedGraph(r)
+    if r.int8 && r.backend == .swift { throw ShuffleNetError("the Swift backend is fp32 only for now") }
     let program = try LayerProgram(graph: graph, allowNonFinite: r.allowNonFinite)
     let source = r.weights.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "seeded, seed \(r.seed)"
     switch r.backend {

@@ -80,6 +80,10 @@ private struct QuantizationReader {
             return ([Int64](repeating: 0, count: count), OnnxDataType.uint8, "(default)")
         }
         let t = try constant(node.inputs[2], of: node)
+        guard [OnnxDataType.uint8, OnnxDataType.int8, OnnxDataType.int32].contains(t.dataType) else {
+            throw fail("zero point \(t.name) of \(node.label) has data type \(OnnxDataType.name(t.dataType)); "
+                       + "expected UINT8 or INT8 (activations, INT8 weights) or INT32 (biases)")
+        }
         let values = try t.integerValues(file: file).values
         guard values.count == count else {
             throw fail("zero point \(t.name) of \(node.label) has \(values.count) values, its scale \(count)")

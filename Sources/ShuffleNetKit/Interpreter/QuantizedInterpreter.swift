@@ -8,9 +8,11 @@ extension Interpreter {
         runQuantizedTrace(input, arena: arena).logits
     }
 
-    /// Runs the quantized graph and also returns every node's output as stored integers
-    /// (by node index; the logits node's entry is empty), for per-layer comparisons.
-    public func runQuantizedTrace(_ input: Tensor, arena: ArenaLayout? = nil) -> (logits: Tensor, outputs: [[Int32]]) {
+    /// Runs the quantized graph and also returns, by node index, what each node wrote: its
+    /// output (logical channel order) and its whole output buffer right after it (a concat
+    /// is complete in its buffer after its last producer), as stored integers; the logits
+    /// node's entries are empty. For per-layer comparisons.
+    public func runQuantizedTrace(_ input: Tensor, arena: ArenaLayout? = nil) -> (logits: Tensor, outputs: [[Int32]], buffers: [[Int32]]) {
         let nodes = graph.nodes
         var offset = [Int](repeating: -1, count: nodes.count)
         var end = 0
@@ -27,6 +29,7 @@ extension Interpreter {
         var memory = [Int32](repeating: 0, count: end)
         var logits: [Float] = []
         var outputs: [[Int32]] = []
+        var buffers: [[Int32]] = []
         for (i, node) in nodes.enumerated() {
             let xs = node.inputs.indices.map { k in
                 gather(memory, base: offset[node.inputs[k]], graph.inputPlanes(i, k), plane: planeSize(node.inputs[k]))
@@ -46,14 +49,16 @@ extension Interpreter {
                 y = evaluateQuantized(node, xs, shapes, q)
             }
             outputs.append(y)
-            guard !y.isEmpty else { continue }
-            let base = offset[node.outputBuffer(self: i)]
+            guard !y.isEmpty else { buffers.append([]); continue }
+            let owner = node.outputBuffer(self: i)
+            let base = offset[owner]
             let plane = node.shape.h * node.shape.w
             for (k, p) in node.outputPlanes.enumerated() {
                 memory.replaceSubrange((base + p * plane)..<(base + (p + 1) * plane), with: y[(k * plane)..<((k + 1) * plane)])
             }
+            buffers.append(Array(memory[base..<(base + graph.bufferPlanes(owner) * plane)]))
         }
-        return (Tensor(shape: [1, logits.count], data: logits), outputs)
+        return (Tensor(shape: [1, logits.count], data: logits), outputs, buffers)
     }
 
     func quantized(_ name: String) -> QuantizedTensor { graph.quantizedParameters[name]! }
@@ -101,11 +106,16 @@ extension Interpreter {
 
     /// Float logits: `float(acc) * (x_scale * w_scale)` plus the float bias, or, with an
     /// intermediate (ONNX Runtime's QLinearMatMul then DequantizeLinear), the accumulator
-    /// requantized to it, dequantized, plus the bias.
+    /// requantized to it, dequantized, plus the bias. An int32 bias (a QDQ Gemm's) joins
+    /// the accumulator instead.
     func evaluateClassifier(_ x: [Int32], _ l: Linear, _ q: NodeQuantization) -> [Float] {
         let w = quantized(l.weight)
-        let acc = referenceLinearAccumulators(x, l, xZeroPoint: q.inputs[0].zeroPoint, weight: w.values)
-        let bias = l.bias.map { graph.parameters[$0]!.data }
+        var acc = referenceLinearAccumulators(x, l, xZeroPoint: q.inputs[0].zeroPoint, weight: w.values)
+        var bias = l.bias.map { graph.parameters[$0]!.data }
+        if let b = l.bias.flatMap({ graph.quantizedParameters[$0] }) {
+            for o in acc.indices { acc[o] += b.values[o] }
+            bias = nil
+        }
         return (0..<l.outFeatures).map { o in
             let value: Float
             if let inter = q.intermediate {

@@ -34,7 +34,12 @@ public struct CEmitter {
         if program.zeroRow > 0 {
             tables += "/* What the depthwise kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
         }
+        let int8 = !program.weightsS8.isEmpty
         let source = try fillTemplate("c/source.c.in", common.merging([
+            "INT8_DECLARATIONS": int8 ? "\nextern const int8_t \(prefix)_weights_s8[\(max(1, program.weightsS8.count))];"
+                + "\nextern const int32_t \(prefix)_weights_s32[\(max(1, program.weightsS32.count))];" : "",
+            "INT8_POINTERS": int8 ? "\n    uint8_t *const Q = (uint8_t *)arena;\n    const int8_t *const WB = \(prefix)_weights_s8;"
+                + "\n    const int32_t *const WI = \(prefix)_weights_s32;\n    (void)A;\n    (void)WI;" : "",
             "WEIGHT_COUNT": "\(program.weights.count)",
             "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
             "TABLES": tables,
@@ -45,6 +50,21 @@ public struct CEmitter {
         for start in stride(from: 0, to: program.weights.count, by: 8) {
             let chunk = program.weights[start..<min(start + 8, program.weights.count)]
             lines.append("    " + chunk.map { "\($0)f" }.joined(separator: ", ") + ",")
+        }
+        if int8 {
+            func rows<T>(_ values: [T], _ per: Int, _ text: (T) -> String) -> String {
+                stride(from: 0, to: values.count, by: per).map { start in
+                    "    " + values[start..<min(start + per, values.count)].map(text).joined(separator: ", ") + ","
+                }.joined(separator: "\n")
+            }
+            let weights = try fillTemplate("c/weights_int8.c.in", [
+                "PREFIX": prefix, "WEIGHT_SOURCE": weightSource, "WEIGHT_COUNT": "\(max(1, program.weights.count))",
+                "S8_COUNT": "\(max(1, program.weightsS8.count))", "S32_COUNT": "\(max(1, program.weightsS32.count))",
+                "S8": program.weightsS8.isEmpty ? "    0" : rows(program.weightsS8, 24) { "\($0)" },
+                "S32": program.weightsS32.isEmpty ? "    0" : rows(program.weightsS32, 12) { "\($0)" },
+                "WEIGHTS": rows(program.weights, 8) { "\($0)f" },
+            ])
+            return [("\(prefix).h", header), ("\(prefix).c", source), ("\(prefix)_weights.c", weights)]
         }
         let weights = try fillTemplate("c/weights.c.in", [
             "PREFIX": prefix, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,

@@ -69,7 +69,7 @@ public func checkGeneratedC(_ request: GenerateRequest, runs: Int = 50, flags: [
     }
     let logits = try Npy.read(path: dir + "/logits.npy").data
 
-    let graph = try optimize(try loadNetwork(request.spec, weights: request.weights, seed: request.seed), request.options)
+    let graph = try requestedGraph(request)
     let engine = try Interpreter(graph: graph)
     var times: [Double] = []
     var expected: [Float] = []
