@@ -35,16 +35,12 @@ func classifyCommand(_ a: Arguments) throws {
     }
     // Labels first: a wrong labels file should fail before the network is loaded and run.
     let labels = try a.value("--labels").map { try ClassLabels.read(path: $0, numClasses: spec.numClasses) }
-    let allowNonFinite = a.flag("--allow-nonfinite")
-    let graph = try loadOptimizedNetwork(spec, a, allowNonFinite: allowNonFinite)
-    let engine = try Interpreter(graph: graph)
+    let request = try networkRequest(a)
+    let engine = try Interpreter(graph: try requestedGraph(request))
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
     let logits: [Float]
     if useC {
-        var request = GenerateRequest(spec: spec, weights: weights)
-        request.allowNonFinite = allowNonFinite
-        request.int8 = try isInt8(a)
         logits = try runGeneratedC(request, input: Tensor(shape: [1] + input.shape.suffix(3), data: input.data))
     } else {
         logits = try engine.run(input).data

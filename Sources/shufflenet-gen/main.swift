@@ -33,8 +33,10 @@ commands:
                                               write the seeded weights as a checkpoint
 
 Ablation switches (info, run): --no-fold-bn, --no-fuse-shuffle.
---precision int8 (run, classify, info, plan) uses the scales and zero points of an int8 QDQ ONNX
-model given as --weights (docs/int8.md); other weights need calibration (not available yet).
+--precision int8 (generate, --check, run, classify, info, plan) takes its activation scales and
+zero points from --quantization Q.json (written by calibrate), from --calibrate IMAGE.npy...
+(calibrated on the spot; --method as for calibrate), or from an int8 QDQ ONNX model given as
+--weights (docs/int8.md).
 A NaN or infinity in the weights is an error naming the tensor and index; --allow-nonfinite
 (run, classify, generate) loads and emits such weights anyway.
 S is a built-in name (see `specs`) or a JSON spec file. Without --weights, weights are
@@ -72,54 +74,48 @@ func isInt8(_ a: Arguments) throws -> Bool {
     }
 }
 
-/// The optimized graph a command runs: fp32, or int8 with activation parameters from
+/// What a command loads, from `--spec`, `--weights`, `--seed`, the optimizer switches,
+/// `--allow-nonfinite` and `--precision`; for int8, activation parameters from
 /// `--quantization FILE` (a `calibrate` result), from `--calibrate IMAGE...` (calibrated
-/// on the spot) or from an int8 QDQ ONNX file given as `--weights`.
-func loadOptimizedNetwork(_ spec: NetworkSpec, _ a: Arguments, allowNonFinite: Bool = false) throws -> Graph {
-    let weights = a.value("--weights")
-    let options = optimizerOptions(a)
-    let calibration = (file: a.value("--quantization"), images: a.list("--calibrate"))
-    guard try isInt8(a) else {
-        if calibration.file != nil || calibration.images != nil {
-            throw UsageError(message: "--quantization and --calibrate choose int8 parameters; add --precision int8")
-        }
-        return try optimize(try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite), options)
+/// here) or from an int8 QDQ ONNX file given as `--weights`.
+func networkRequest(_ a: Arguments) throws -> GenerateRequest {
+    var r = GenerateRequest(spec: try loadSpec(try a.required("--spec")), weights: a.value("--weights"), prefix: a.value("--name"))
+    r.seed = try a.seed()
+    r.options = optimizerOptions(a)
+    r.allowNonFinite = a.flag("--allow-nonfinite")
+    r.int8 = try isInt8(a)
+    let path = a.value("--quantization"), images = a.list("--calibrate")
+    guard r.int8 else {
+        if path != nil || images != nil { throw UsageError(message: "--quantization and --calibrate choose int8 parameters; add --precision int8") }
+        return r
     }
     if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
         throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
     }
-    switch calibration {
+    switch (path, images) {
     case (let path?, nil):
-        let network = try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite)
-        return try quantizeCalibrated(network, options: options, try QuantizationFile.read(path: path), source: path)
+        r.quantization = (try QuantizationFile.read(path: path), path)
     case (nil, let images?):
-        let network = try loadNetwork(spec, weights: weights, seed: try a.seed(), allowNonFinite: allowNonFinite)
-        let file = try calibrate(network, options: options, images: try images.map { (name: $0, tensor: try Npy.read(path: $0)) },
-                                 method: try calibrationMethod(a), weights: weights ?? "seeded")
-        return try quantizeCalibrated(network, options: options, file, source: "calibration")
+        let network = try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite)
+        let file = try calibrate(network, options: r.options, images: try images.map { (name: $0, tensor: try Npy.read(path: $0)) },
+                                 method: try calibrationMethod(a), weights: r.weights ?? "seeded, seed \(r.seed)")
+        r.quantization = (file, "the calibration")
     case (_?, _?):
         throw UsageError(message: "give --quantization FILE or --calibrate IMAGE..., not both")
     case (nil, nil):
-        guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
-            throw UsageError(message: "--precision int8 needs activation quantization parameters: --quantization FILE (from calibrate), "
-                             + "--calibrate IMAGE.npy..., or an int8 QDQ ONNX model as --weights (\(weights ?? "seeded weights") has none)")
+        guard let w = r.weights, w.hasSuffix(".onnx"), try onnxFileIsQuantized(path: w) else {
+            throw UsageError(message: "--precision int8 needs activation quantization parameters from a calibration: --quantization FILE (from calibrate), "
+                             + "--calibrate IMAGE.npy..., or an int8 QDQ ONNX model as --weights (\(r.weights ?? "seeded weights") has none)")
         }
-        return try loadQuantizedOnnxNetwork(spec, path: path)
     }
+    return r
 }
 
-/// The usage checks of `loadOptimizedNetwork` for --precision int8, without loading.
-func loadOptimizedNetworkCheck(_ a: Arguments) throws -> Bool {
-    let weights = a.value("--weights")
-    guard let path = weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
-        throw UsageError(message: "--precision int8 needs activation quantization parameters: an int8 QDQ ONNX model as --weights, "
-                         + "or calibration (\(weights ?? "seeded weights") has none)")
-    }
-    if a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
-        throw UsageError(message: "--precision int8 needs the fully optimized graph (no --no-fold-bn or --no-fuse-shuffle)")
-    }
-    return true
-}
+/// The optimized (for int8, quantized) graph a command runs.
+func loadOptimizedNetwork(_ a: Arguments) throws -> Graph { try requestedGraph(try networkRequest(a)) }
+
+/// The options every command that loads a network takes for int8.
+let int8Options: Set<String> = ["--precision", "--quantization", "--method"]
 
 func infoCommand(_ a: Arguments) throws {
     let spec = try loadSpec(try a.required("--spec"))
@@ -128,7 +124,7 @@ func infoCommand(_ a: Arguments) throws {
     if a.value("--precision") != nil {
         // Bytes per precision need the optimized (and, for int8, quantized) graph.
         let bound = try bindWeights(graph, path: nil)
-        report = InfoReport(graph: try loadOptimizedNetwork(spec, a), unoptimized: bound, withMemory: true)
+        report = InfoReport(graph: try loadOptimizedNetwork(a), unoptimized: bound, withMemory: true)
     } else if a.flag("--optimized") || a.flag("--no-fold-bn") || a.flag("--no-fuse-shuffle") {
         // Folding needs real numbers; the seeded weights stand in (only the structure is shown).
         let bound = try bindWeights(graph, path: nil)
@@ -148,7 +144,7 @@ func runCommand(_ a: Arguments) throws {
         if try isInt8(a) { throw UsageError(message: "--precision int8 runs the optimized graph; drop --unoptimized") }
         graph = try loadNetwork(spec, weights: a.value("--weights"), seed: try a.seed(), allowNonFinite: a.flag("--allow-nonfinite"))
     } else {
-        graph = try loadOptimizedNetwork(spec, a, allowNonFinite: a.flag("--allow-nonfinite"))
+        graph = try loadOptimizedNetwork(a)
     }
     let engine = try Interpreter(graph: graph)
     let input = try Npy.read(path: inputPath)
@@ -172,24 +168,16 @@ func runCommand(_ a: Arguments) throws {
 }
 
 func planCommand(_ a: Arguments) throws {
-    let spec = try loadSpec(try a.required("--spec"))
-    let report = PlanReport(graph: try loadOptimizedNetwork(spec, a))
+    let report = PlanReport(graph: try loadOptimizedNetwork(a))
     if let svg = a.value("--svg") { try writeFileAtomically(Array(report.svg.utf8), to: svg) }
     print(a.flag("--json") ? try jsonString(report) : report.text, terminator: "")
 }
 
 func generateCommand(_ a: Arguments) throws {
-    if try isInt8(a) {
-        if a.value("--backend") == "swift" {
-            throw UsageError(message: "--backend swift --precision int8: the Swift backend is fp32 only for now; use --backend c")
-        }
-        _ = try loadOptimizedNetworkCheck(a)
+    if try isInt8(a) && a.value("--backend") == "swift" {
+        throw UsageError(message: "--backend swift --precision int8: the Swift backend is fp32 only for now; use --backend c")
     }
-    var r = GenerateRequest(spec: try loadSpec(try a.required("--spec")), weights: a.value("--weights"), prefix: a.value("--name"))
-    r.seed = try a.seed()
-    r.options = optimizerOptions(a)
-    r.allowNonFinite = a.flag("--allow-nonfinite")
-    r.int8 = try isInt8(a)
+    var r = try networkRequest(a)
     if let b = a.value("--backend") {
         guard let backend = Backend(rawValue: b) else {
             throw UsageError(message: "unknown backend '\(b)' (valid: \(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -228,22 +216,24 @@ do {
     }
     switch command {
     case let flag where flag.hasPrefix("--") && flag != "--help":
-        try generateCommand(Arguments(args, options: ["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs", "--precision"],
-                                      switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--check", "--json"]))
+        try generateCommand(Arguments(args, options: Set(["--spec", "--weights", "--backend", "--out", "--name", "--seed", "--runs"]).union(int8Options),
+                                      switches: ["--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--check", "--json"], lists: ["--calibrate"]))
     case "specs":
         try specsCommand(Arguments(rest, options: [], switches: ["--json"]))
     case "info":
-        try infoCommand(Arguments(rest, options: ["--spec", "--precision", "--weights"], switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"]))
+        try infoCommand(Arguments(rest, options: Set(["--spec", "--weights", "--seed"]).union(int8Options), switches: ["--json", "--optimized", "--no-fold-bn", "--no-fuse-shuffle"],
+                                  lists: ["--calibrate"]))
     case "run":
-        try runCommand(Arguments(rest, options: ["--spec", "--input", "--output", "--weights", "--seed", "--runs", "--precision", "--quantization", "--method"],
+        try runCommand(Arguments(rest, options: Set(["--spec", "--input", "--output", "--weights", "--seed", "--runs"]).union(int8Options),
                                  switches: ["--unoptimized", "--no-fold-bn", "--no-fuse-shuffle", "--allow-nonfinite", "--arena", "--poison"],
                                  lists: ["--calibrate"]))
     case "classify":
-        try classifyCommand(Arguments(rest, options: classifyOptions, switches: classifySwitches))
+        try classifyCommand(Arguments(rest, options: classifyOptions.union(int8Options), switches: classifySwitches, lists: ["--calibrate"]))
     case "calibrate":
         try calibrateCommand(Arguments(rest, options: calibrateOptions, switches: calibrateSwitches, positionals: true))
     case "plan":
-        try planCommand(Arguments(rest, options: ["--spec", "--svg", "--precision", "--weights"], switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"]))
+        try planCommand(Arguments(rest, options: Set(["--spec", "--svg", "--weights", "--seed"]).union(int8Options), switches: ["--json", "--no-fold-bn", "--no-fuse-shuffle"],
+                                  lists: ["--calibrate"]))
     case "export-weights":
         try exportWeightsCommand(Arguments(rest, options: ["--spec", "--output", "--seed"], switches: []))
     case "-h", "--help", "help":

@@ -177,6 +177,9 @@ final class ExitCodeTests: XCTestCase {
         try cli(["run", "--spec", spec, "--input", input, "--output", fromFile, "--precision", "int8", "--quantization", out], 0)
         try cli(["run", "--spec", spec, "--input", input, "--output", onTheSpot, "--precision", "int8", "--calibrate", input], 0)
         XCTAssertEqual(try readFileBytes(fromFile), try readFileBytes(onTheSpot))
+        // The calibrated network through the C backend: bit-identical to the interpreter.
+        let check = try cli(["--spec", spec, "--precision", "int8", "--quantization", out, "--check", "--runs", "1"], 0)
+        XCTAssertTrue(check.stdout.contains("(int8: must be bit-identical): max abs difference 0.0"), check.stdout)
 
         let s = try sentinel("keep.json")
         try cli(["calibrate", "--spec", spec, "--output", s.path], 2, stderr: "at least one image")

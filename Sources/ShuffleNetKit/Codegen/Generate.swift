@@ -14,8 +14,10 @@ public struct GenerateRequest: Sendable {
     public var backend: Backend = .c
     public var prefix: String
     public var allowNonFinite = false
-    /// int8: the graph quantized with the scales of an int8 QDQ ONNX file (`weights`).
+    /// int8: the graph quantized with `quantization` (a calibration) when given, else with
+    /// the scales of an int8 QDQ ONNX file (`weights`).
     public var int8 = false
+    public var quantization: (file: QuantizationFile, source: String)?
 
     public init(spec: NetworkSpec, weights: String? = nil, prefix: String? = nil) {
         self.spec = spec
@@ -29,13 +31,21 @@ public func defaultPrefix(for spec: NetworkSpec) -> String {
     "shufflenet_" + String(spec.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
 }
 
-/// The optimized graph a request describes: fp32, or int8 with a QDQ file's parameters.
+/// The optimized graph a request describes: fp32, or int8 with a calibration's or a QDQ
+/// file's parameters.
 public func requestedGraph(_ r: GenerateRequest) throws -> Graph {
-    if r.int8 {
-        guard let path = r.weights else { throw ShuffleNetError("int8 needs an int8 QDQ ONNX model as weights (or calibration)") }
-        return try loadQuantizedOnnxNetwork(r.spec, path: path)
+    guard r.int8 else {
+        return try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
     }
-    return try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
+    if let q = r.quantization {
+        let network = try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite)
+        return try quantizeCalibrated(network, options: r.options, q.file, source: q.source)
+    }
+    guard let path = r.weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+        throw ShuffleNetError("int8 needs activation quantization parameters: a calibration (--quantization FILE or --calibrate IMAGE...) "
+                              + "or an int8 QDQ ONNX model as weights (\(r.weights ?? "seeded weights") has none)")
+    }
+    return try loadQuantizedOnnxNetwork(r.spec, path: path)
 }
 
 public func generate(_ r: GenerateRequest) throws -> [(name: String, text: String)] {
