@@ -3,11 +3,12 @@ import ShuffleNetKit
 
 // `shufflenet-gen classify`: the top classes of one image.
 
-let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top", "--engine"]
+let classifyOptions: Set<String> = ["--spec", "--weights", "--input", "--labels", "--top", "--engine", "--precision"]
 let classifySwitches: Set<String> = ["--json", "--allow-nonfinite"]
 let classifyUsage = """
   classify --spec S --weights W --input x.npy [--labels FILE] [--top K] [--engine interpreter|c]
-           [--json] [--allow-nonfinite]       the K (default 5) most probable classes of one
+           [--json] [--allow-nonfinite] [--precision fp32|int8]
+                                              the K (default 5) most probable classes of one
                                               image (softmax of the optimized graph's logits);
                                               W is .safetensors or .onnx (QDQ int8 or fp32);
                                               FILE has one class name per line; --engine c
@@ -34,15 +35,12 @@ func classifyCommand(_ a: Arguments) throws {
     }
     // Labels first: a wrong labels file should fail before the network is loaded and run.
     let labels = try a.value("--labels").map { try ClassLabels.read(path: $0, numClasses: spec.numClasses) }
-    let allowNonFinite = a.flag("--allow-nonfinite")
-    let graph = try optimize(try loadNetwork(spec, weights: weights, allowNonFinite: allowNonFinite))
-    let engine = try Interpreter(graph: graph)
+    let request = try networkRequest(a)
+    let engine = try Interpreter(graph: try requestedGraph(request))
     let input = try Npy.read(path: inputPath)
     try engine.validateInput(input, source: inputPath)
     let logits: [Float]
     if useC {
-        var request = GenerateRequest(spec: spec, weights: weights)
-        request.allowNonFinite = allowNonFinite
         logits = try runGeneratedC(request, input: Tensor(shape: [1] + input.shape.suffix(3), data: input.data))
     } else {
         logits = try engine.run(input).data

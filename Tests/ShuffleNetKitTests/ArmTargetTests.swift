@@ -104,6 +104,36 @@ final class ArmTargetTests: XCTestCase {
         XCTAssertTrue((0x6000_0000..<0x6100_0000).contains(b.weightsAddress), "weights at 0x\(String(b.weightsAddress, radix: 16)), not in PSRAM")
     }
 
+    /// int8 on Arm, bit-identical to the interpreter: the real QDQ model on the Cortex-M7
+    /// (weights in PSRAM) and under qemu-aarch64, where its logits also equal ONNX Runtime's
+    /// reference logits, and seeded v2-0.5x, calibrated on two photos, on the Cortex-M55 with
+    /// its weights in QSPI (the 2 MB-flash part: the flash is printed and bounded).
+    func testInt8IsBitIdenticalOnArm() throws {
+        let photo = { (name: String) in try Npy.read(path: try Fixtures.path("onnx/\(name).npy")) }
+        let cat = try photo("cat")
+        var zoo = GenerateRequest(spec: try XCTUnwrap(BuiltinSpecs.named("v2-1.0x")), weights: try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx"))
+        zoo.int8 = true
+        let ort = try Npy.read(path: try Fixtures.path("onnx/cat.ort-logits.npy")).data
+        for name in ["cortex-m7", "aarch64-linux"] {
+            let (report, logits) = try checkOnTarget(zoo, target: try target(name), input: cat)
+            print("int8 " + report.text)
+            XCTAssertTrue(report.passed, report.text)
+            XCTAssertEqual(logits, ort, "\(name): the Zoo model's logits on cat")
+        }
+        let spec = try XCTUnwrap(BuiltinSpecs.named("v2-0.5x"))
+        var small = GenerateRequest(spec: spec)
+        small.int8 = true
+        let calibration = try calibrate(try loadNetwork(spec, weights: nil), images: [("cat", cat), ("chelsea", try photo("chelsea"))],
+                                        method: .percentile(99.99), weights: "seeded")
+        small.quantization = (calibration, "calibration on cat and chelsea")
+        let (report, _) = try checkOnTarget(small, target: try target("cortex-m55"))
+        print("int8 " + report.text)
+        XCTAssertTrue(report.passed, report.text)
+        let board = try XCTUnwrap(report.board)
+        XCTAssertTrue((0x3800_0000..<0x3880_0000).contains(board.weightsAddress), "int8 weights not in QSPI")
+        XCTAssertLessThan(board.flashBytes, 2 << 20, "v2-0.5x int8 fits 2 MB of flash")
+    }
+
     /// On every cross target, with its own flags: the code file compiles warning-free, its
     /// stack (gcc -fstack-usage, every frame static) stays within PREFIX_STACK_BYTES_MAX,
     /// the kernels use the vector width the target has; bare metal, it calls no library

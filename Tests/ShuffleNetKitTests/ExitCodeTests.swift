@@ -160,6 +160,42 @@ final class ExitCodeTests: XCTestCase {
         try cli(["classify", "--spec", spec, "--weights", weights, "--input", input, "--top", "0"], 2, stderr: "--top takes an integer")
     }
 
+    func testCalibrate() throws {
+        let spec = try corpus("spec/tiny-v2.json"), input = try corpus("npy/tiny-input.npy")
+        let out = dir + "/q.json"
+        try cli(["calibrate", "--spec", spec, "--output", out, input, input], 0)
+        let file = try QuantizationFile.read(path: out)
+        XCTAssertEqual(file.images, [input, input])
+        XCTAssertEqual(file.method, "percentile:99.99")
+        try cli(["calibrate", "--spec", spec, "--output", out, "--method", "minmax", "--type", "int8", input], 0)
+        XCTAssertEqual(try QuantizationFile.read(path: out).activations.first?.type, .int8)
+
+        // The file makes the int8 build reproducible without the images: the same logits
+        // as calibrating on the spot.
+        try cli(["calibrate", "--spec", spec, "--output", out, input], 0)
+        let fromFile = dir + "/from-file.npy", onTheSpot = dir + "/on-the-spot.npy"
+        try cli(["run", "--spec", spec, "--input", input, "--output", fromFile, "--precision", "int8", "--quantization", out], 0)
+        try cli(["run", "--spec", spec, "--input", input, "--output", onTheSpot, "--precision", "int8", "--calibrate", input], 0)
+        XCTAssertEqual(try readFileBytes(fromFile), try readFileBytes(onTheSpot))
+        // The calibrated network through the C backend: bit-identical to the interpreter.
+        let check = try cli(["--spec", spec, "--precision", "int8", "--quantization", out, "--check", "--runs", "1"], 0)
+        XCTAssertTrue(check.stdout.contains("(int8: must be bit-identical): max abs difference 0.0"), check.stdout)
+
+        let s = try sentinel("keep.json")
+        try cli(["calibrate", "--spec", spec, "--output", s.path], 2, stderr: "at least one image")
+        try cli(["run", "--spec", spec, "--input", input, "--output", s.path, "--quantization", out], 2, stderr: "add --precision int8")
+        try cli(["run", "--spec", spec, "--input", input, "--output", s.path, "--precision", "int8", "--calibrate"], 2, stderr: "--calibrate needs at least one value")
+        try cli(["run", "--spec", spec, "--input", input, "--output", s.path, "--precision", "int8", "--quantization", out, "--calibrate", input], 2, stderr: "not both")
+        try cli(["run", "--spec", "v2-0.5x", "--input", input, "--output", s.path, "--precision", "int8", "--quantization", out], 1, stderr: "calibrated for spec tiny-v2, but the network is v2-0.5x")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, "--method", "median", input], 2, stderr: "unknown calibration method 'median'")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, "--type", "int4", input], 2, stderr: "--type takes uint8 or int8")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, input, "-x"], 2, stderr: "unknown argument '-x'")
+        // A wrong image fails before any run, naming the file, and writes nothing.
+        try cli(["calibrate", "--spec", "v2-0.5x", "--output", s.path, input], 1, stderr: "\(input): shape [1,3,16,16] does not fit spec v2-0.5x")
+        try cli(["calibrate", "--spec", spec, "--output", s.path, dir + "/missing.npy"], 1, stderr: "missing.npy")
+        assertUntouched(s)
+    }
+
     func testPlan() throws {
         let spec = try corpus("spec/tiny-v2.json")
         let svg = dir + "/plan.svg"

@@ -16,6 +16,10 @@ public struct GenerateRequest: Sendable {
     public var swiftMode: SwiftEmitter.Mode = .hosted
     public var prefix: String
     public var allowNonFinite = false
+    /// int8: the graph quantized with `quantization` (a calibration) when given, else with
+    /// the scales of an int8 QDQ ONNX file (`weights`).
+    public var int8 = false
+    public var quantization: (file: QuantizationFile, source: String)?
 
     public init(spec: NetworkSpec, weights: String? = nil, prefix: String? = nil) {
         self.spec = spec
@@ -29,8 +33,26 @@ public func defaultPrefix(for spec: NetworkSpec) -> String {
     "shufflenet_" + String(spec.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
 }
 
+/// The optimized graph a request describes: fp32, or int8 with a calibration's or a QDQ
+/// file's parameters.
+public func requestedGraph(_ r: GenerateRequest) throws -> Graph {
+    guard r.int8 else {
+        return try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
+    }
+    if let q = r.quantization {
+        let network = try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite)
+        return try quantizeCalibrated(network, options: r.options, q.file, source: q.source)
+    }
+    guard let path = r.weights, path.hasSuffix(".onnx"), try onnxFileIsQuantized(path: path) else {
+        throw ShuffleNetError("int8 needs activation quantization parameters: a calibration (--quantization FILE or --calibrate IMAGE...) "
+                              + "or an int8 QDQ ONNX model as weights (\(r.weights ?? "seeded weights") has none)")
+    }
+    return try loadQuantizedOnnxNetwork(r.spec, path: path)
+}
+
 public func generate(_ r: GenerateRequest) throws -> [(name: String, text: String)] {
-    let graph = try optimize(try loadNetwork(r.spec, weights: r.weights, seed: r.seed, allowNonFinite: r.allowNonFinite), r.options)
+    let graph = try requestedGraph(r)
+    if r.int8 && r.backend == .swift { throw ShuffleNetError("the Swift backend is fp32 only for now") }
     let program = try LayerProgram(graph: graph, allowNonFinite: r.allowNonFinite)
     let source = r.weights.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "seeded, seed \(r.seed)"
     switch r.backend {

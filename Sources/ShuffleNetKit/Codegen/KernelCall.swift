@@ -16,6 +16,9 @@ public struct KernelCall: Equatable, Sendable {
         case zeroRow
         /// Scratch at a float offset in the arena.
         case scratch(Int)
+        /// Offsets into the int8 weights and the int32 biases, or none.
+        case int8Weights(Int)
+        case int32Weights(Int?)
     }
 
     /// lowerCamelCase; the C kernel is `sn_` + its snake_case, the Swift one `sn` + its
@@ -61,7 +64,45 @@ extension LayerProgram.Kernel {
             return KernelCall(name: "addPlanes", arguments: io(a) + io(b) + [.int(c), .int(pixels)] + io(output))
         case let .copy(input, c, pixels, output):
             return KernelCall(name: "copyPlanes", arguments: io(input) + [.int(c), .int(pixels)] + io(output))
+        case let .convMaxPoolU8(input, c, h, w, image, weights, bias, multipliers, o, k, stride, pad, ch, cw, pool, output, oh, ow, ring, e):
+            return KernelCall(name: "convMaxPoolU8", arguments: [.planes(input), .int(c), .int(h), .int(w)] + quantization(image)
+                + [.int8Weights(weights), .int32Weights(bias), .weights(multipliers), .int(o), .int(k), .int(stride), .int(pad), .int(ch), .int(cw),
+                   .int(pool.kernel), .int(pool.stride), .int(pool.padding)] + io(output) + [.int(oh), .int(ow), .planes(ring)] + epilogue(e))
+        case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
+            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+                                                                          .int32Weights(bias), .weights(multipliers), .int(o)] + io(output) + epilogue(e))
+        case let .pointwiseResidualU8(input, k, pixels, zp, weights, bias, multipliers, o, output, rzp, rm, e):
+            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+                                                                                  .int32Weights(bias), .weights(multipliers), .int(o)] + io(output)
+                + [.int(Int(rzp)), .float(rm), .int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))])
+        case let .avgPoolU8(input, c, h, w, pool, from, to, output, oh, ow):
+            return KernelCall(name: "avgPoolU8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(pool.kernel), .int(pool.stride), .int(pool.padding)]
+                + quantization(from) + quantization(to) + io(output) + [.int(oh), .int(ow)])
+        case let .depthwise3x3U8(input, c, h, w, stride, zp, weights, bias, multipliers, output, oh, ow, e):
+            return KernelCall(name: "depthwise3x3U8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(stride), .int(Int(zp)),
+                                                                             .int8Weights(weights), .int32Weights(bias), .weights(multipliers)]
+                + io(output) + [.int(oh), .int(ow)] + epilogue(e))
+        case let .requantizePlanesU8(input, c, pixels, from, to, output):
+            return KernelCall(name: "requantizePlanesU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
+        case let .globalAvgPoolU8(input, c, pixels, from, to, output):
+            return KernelCall(name: "globalAvgPoolU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
+        case let .linearU8(input, k, zp, weights, bias, multipliers, o, intermediate, floatBias, output):
+            let mid = intermediate.map { [A.flag(true)] + quantization($0) } ?? [.flag(false), .float(1), .int(0), .int(0), .int(0)]
+            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .int(Int(zp)), .int8Weights(weights), .int32Weights(bias),
+                                                                       .weights(multipliers), .int(o)] + mid + [.weights(floatBias), .planes(output)])
         }
+    }
+
+    /// Scale, zero point and the range of the stored integers.
+    private func quantization(_ p: ActivationQuantization) -> [KernelCall.Argument] {
+        [.float(p.scale), .int(Int(p.zeroPoint)), .int(Int(p.type.min)), .int(Int(p.type.max))]
+    }
+
+    private func epilogue(_ e: LayerProgram.Int8Epilogue) -> [KernelCall.Argument] {
+        let rescale = e.rescale.map { [KernelCall.Argument.flag(true), .float($0.from.scale), .float($0.to.scale), .int(Int($0.to.zeroPoint)),
+                                       .int(Int($0.to.type.min)), .int(Int($0.to.type.max))] }
+            ?? [.flag(false), .float(1), .float(1), .int(0), .int(0), .int(0)]
+        return [.int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))] + rescale
     }
 }
 
@@ -87,6 +128,7 @@ extension KernelCall {
                 case .input: o.offset == 0 ? "input" : "input + \(o.offset)"
                 case .logits: o.offset == 0 ? "logits" : "logits + \(o.offset)"
                 case .arena(let at): "A + \(at + o.offset)"
+                case .arenaBytes(let at): "Q + \(at + o.offset)"
                 }
             case .table(let o): o.table.map { "map\($0)" } ?? s.none
             case .int(let n): "\(n)"
@@ -95,6 +137,8 @@ extension KernelCall {
             case .float(let x): "\(x)\(s.floatSuffix)"
             case .zeroRow: s.zeroRow
             case .scratch(let at): "A + \(at)"
+            case .int8Weights(let at): "WB + \(at)"
+            case .int32Weights(let at): at.map { "WI + \($0)" } ?? s.none
             }
         }
         return "\(s.name(name))(\(arguments.joined(separator: ", ")))"

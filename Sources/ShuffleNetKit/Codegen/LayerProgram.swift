@@ -9,6 +9,8 @@ public struct LayerProgram: Sendable {
             case logits
             /// Float offset in the arena.
             case arena(Int)
+            /// Byte offset in the arena (int8 graphs: one stored value per byte).
+            case arenaBytes(Int)
         }
         public var base: Base
         /// Float offset added to the base (the first plane of a contiguous run).
@@ -34,6 +36,39 @@ public struct LayerProgram: Sendable {
         case relu(input: Operand, c: Int, pixels: Int, output: Operand)
         case add(a: Operand, b: Operand, c: Int, pixels: Int, output: Operand)
         case copy(input: Operand, c: Int, pixels: Int, output: Operand)
+        // int8 kernels (uint8 activations, int8 weights, int32 biases; weights, biases and
+        // multipliers are offsets into `weightsS8`, `weightsS32` and `weights`).
+        case convMaxPoolU8(input: Operand, c: Int, h: Int, w: Int, image: ActivationQuantization, weights: Int, bias: Int?, multipliers: Int,
+                           o: Int, k: Int, stride: Int, pad: Int, ch: Int, cw: Int, pool: Pool, output: Operand, oh: Int, ow: Int,
+                           ring: Operand, epilogue: Int8Epilogue)
+        /// Weights [o][k] row-major.
+        case pointwiseU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+                         output: Operand, epilogue: Int8Epilogue)
+        /// v1's relu(shortcut + conv), in place: the shortcut is read from the output planes.
+        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+                                 output: Operand, shortcutZeroPoint: Int32, shortcutMultiplier: Float, epilogue: Int8Epilogue)
+        case avgPoolU8(input: Operand, c: Int, h: Int, w: Int, pool: Pool, from: ActivationQuantization, to: ActivationQuantization,
+                       output: Operand, oh: Int, ow: Int)
+        case depthwise3x3U8(input: Operand, c: Int, h: Int, w: Int, stride: Int, inputZeroPoint: Int32, weights: Int, bias: Int?,
+                            multipliers: Int, output: Operand, oh: Int, ow: Int, epilogue: Int8Epilogue)
+        case requantizePlanesU8(input: Operand, c: Int, pixels: Int, from: ActivationQuantization, to: ActivationQuantization, output: Operand)
+        case globalAvgPoolU8(input: Operand, c: Int, pixels: Int, from: ActivationQuantization, to: ActivationQuantization, output: Operand)
+        /// Float logits; `intermediate`: requantized to it and dequantized before the float bias.
+        case linearU8(input: Operand, k: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+                      intermediate: ActivationQuantization?, floatBias: Int?, output: Operand)
+    }
+
+    /// How an int8 kernel stores an int32 accumulator: `acc * multiplier` rounded with
+    /// `zeroPoint` in `[min, max]` (min = zero point under a fused ReLU), then, when
+    /// `rescale` is set (a conv writing a concat with other parameters), moved from
+    /// `rescale.from` to `rescale.to` (`Interpreter/Reference/Requantize.swift`).
+    public struct Int8Epilogue: Equatable, Sendable {
+        public var zeroPoint: Int32, min: Int32, max: Int32
+        public var rescale: (from: ActivationQuantization, to: ActivationQuantization)?
+
+        public static func == (a: Int8Epilogue, b: Int8Epilogue) -> Bool {
+            (a.zeroPoint, a.min, a.max) == (b.zeroPoint, b.min, b.max) && a.rescale?.from == b.rescale?.from && a.rescale?.to == b.rescale?.to
+        }
     }
 
     public struct Layer: Sendable {
@@ -53,6 +88,10 @@ public struct LayerProgram: Sendable {
     public var inputCount: Int
     public var outputCount: Int
     public var summary: String
+    /// int8 graphs: the int8 weights and int32 biases (`weights` then holds the float
+    /// requantization multipliers, scales and float biases).
+    public var weightsS8: [Int8] = []
+    public var weightsS32: [Int32] = []
 }
 
 extension LayerProgram {
@@ -66,6 +105,10 @@ extension LayerProgram {
     /// no kernel covers. `channelBlocked: false` keeps every 1x1 conv on the pixel-vector
     /// kernel.
     public init(graph g: Graph, allowNonFinite: Bool = false, channelBlocked: Bool = true) throws {
+        if g.isQuantized {
+            self = try Self.lowerQuantized(g)
+            return
+        }
         let layout = ArenaLayout(g)
         try validate(layout.plan)
         var weights: [Float] = []
@@ -186,6 +229,8 @@ extension LayerProgram {
                                          output: operand(node.outputBuffer(self: i), Array(outPlanes[at..<(at + n)]))))
                     at += n
                 }
+            case .requantize:
+                throw ShuffleNetError("layer \(node.name): no fp32 C kernel for requantize (int8 graphs only)")
             case .conv:
                 throw ShuffleNetError("layer \(node.name): no C kernel for this convolution (\(describeOp(node.op)), kernel \(inShapes))")
             }

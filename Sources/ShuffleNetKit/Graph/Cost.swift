@@ -28,4 +28,13 @@ extension Graph {
 
     public var totalParameters: Int { nodes.reduce(0) { $0 + parameterCount(of: $1) } }
     public var totalMACs: Int { nodes.reduce(0) { $0 + macs(of: $1) } }
+
+    /// Bytes the weights take as the emitted code stores them: 4 per float parameter; once
+    /// quantized, 1 per int8 weight, 4 per int32 bias, per float bias and per scale.
+    public var weightBytes: Int {
+        parameterSpecs.reduce(0) { total, p in
+            guard isQuantized, let q = quantizedParameters[p.name] else { return total + p.shape.reduce(1, *) * 4 }
+            return total + q.values.count * (p.role == .bias ? 4 : 1) + q.scales.count * 4
+        }
+    }
 }

@@ -68,6 +68,10 @@ public enum Op: Equatable, Sendable {
     case shuffle(groups: Int, order: ShuffleOrder)
     case add
     case linear(Linear)
+    /// Set by `quantize`: rescales the planes it reads, in place, from their stored
+    /// parameters to the node's output parameters (a v2 identity half entering a concat
+    /// with other parameters).
+    case requantize
 
     /// Short name for reports.
     public var kind: String {
@@ -84,6 +88,7 @@ public enum Op: Equatable, Sendable {
         case .shuffle: "shuffle"
         case .add: "add"
         case .linear: "linear"
+        case .requantize: "requantize"
         }
     }
 
@@ -121,6 +126,10 @@ public struct Node: Equatable, Sendable {
     public var placement: Placement?
     /// Planes of the buffer this node owns, when other nodes write slices of it too.
     public var bufferChannels: Int?
+    /// Set by `eliminateDataMovement`: the concat whose slice this node writes.
+    public var joins: String?
+    /// Set by `quantize`: the node computes in integers with these parameters.
+    public var quantization: NodeQuantization?
 
     public init(name: String, op: Op, inputs: [Int], shape: Shape) {
         self.name = name
@@ -130,6 +139,8 @@ public struct Node: Equatable, Sendable {
         self.inputChannels = inputs.map { _ in nil }
         self.placement = nil
         self.bufferChannels = nil
+        self.joins = nil
+        self.quantization = nil
     }
 
     /// The node whose buffer receives this node's output.
@@ -146,6 +157,13 @@ public struct Graph: Equatable, Sendable {
     public var nodes: [Node]
     /// Parameter tensors by state-dict name. Empty until weights are bound.
     public var parameters: [String: Tensor]
+    /// Integer weights as a quantized source stored them (an int8 QDQ ONNX file), by
+    /// parameter name, kept in step with `parameters` by every pass that reorders weights;
+    /// `quantize` uses them instead of quantizing the float copies.
+    public var quantizedParameters: [String: QuantizedTensor] = [:]
+
+    /// True once `quantize` has run.
+    public var isQuantized: Bool { nodes.contains { $0.quantization != nil } }
 
     public var output: Int { nodes.count - 1 }
 

@@ -31,8 +31,13 @@ public struct Interpreter: Sendable {
     /// covers share one allocation at the planned offsets (input and logits stay in caller
     /// memory), and `poisonDeadBytes` fills every arena byte that no live buffer holds with
     /// NaN after each op, so a planning mistake shows up as a wrong answer.
-    public func run(_ input: Tensor, arena: ArenaLayout? = nil, poisonDeadBytes: Bool = false) throws -> Tensor {
+    ///
+    /// `observe`, when given, sees every node's output (logical channel order) as it is
+    /// computed, the input image first: what a calibrator records activation ranges from.
+    public func run(_ input: Tensor, arena: ArenaLayout? = nil, poisonDeadBytes: Bool = false,
+                    observe: ((_ node: Int, _ output: [Float]) -> Void)? = nil) throws -> Tensor {
         try validateInput(input)
+        if graph.isQuantized { return runQuantized(input, arena: arena) }
         let nodes = graph.nodes
         // Float offsets of every buffer in one flat memory: the arena first, then the rest.
         var offset = [Int](repeating: -1, count: nodes.count)
@@ -59,6 +64,7 @@ public struct Interpreter: Sendable {
                 return Shape(c: graph.inputPlanes(i, k).count, h: s.h, w: s.w)
             }
             let y = node.op == .input ? input.data : evaluate(node, inputs, inputShapes)
+            observe?(i, y)
             let base = offset[node.outputBuffer(self: i)]
             let plane = node.shape.h * node.shape.w
             for (k, p) in node.outputPlanes.enumerated() {
@@ -82,8 +88,8 @@ public struct Interpreter: Sendable {
 
     func planeSize(_ owner: Int) -> Int { graph.nodes[owner].shape.h * graph.nodes[owner].shape.w }
 
-    func gather(_ memory: [Float], base: Int, _ planes: [Int], plane: Int) -> [Float] {
-        var out: [Float] = []
+    func gather<T>(_ memory: [T], base: Int, _ planes: [Int], plane: Int) -> [T] {
+        var out: [T] = []
         out.reserveCapacity(planes.count * plane)
         for p in planes { out.append(contentsOf: memory[(base + p * plane)..<(base + (p + 1) * plane)]) }
         return out
@@ -126,6 +132,8 @@ public struct Interpreter: Sendable {
             return referenceAdd(x, xs[1])
         case .linear(let l):
             return referenceLinear(x, l, weight: param(l.weight), bias: l.bias.map(param))
+        case .requantize:
+            preconditionFailure("requantize nodes exist only in quantized graphs")
         }
     }
 }

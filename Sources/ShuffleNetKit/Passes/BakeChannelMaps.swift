@@ -59,14 +59,21 @@ public func bakeChannelMaps(_ graph: Graph) -> Graph {
 /// `[out, in/groups, 1, 1]` or linear `[out, in]`): row `o` of group `o / (rows/groups)`
 /// takes column `order[group * perGroup + t]` of its group into slot `t`.
 private func permuteColumns(_ g: inout Graph, _ name: String, rows: Int, perGroup: Int, groups: Int, order: [Int]) {
-    guard order != Array(order.indices) || groups > 1, var w = g.parameters[name] else { return }
-    let old = w.data
+    guard order != Array(order.indices) || groups > 1, let w = g.parameters[name] else { return }
     let rowsPerGroup = rows / groups
-    for o in 0..<rows {
-        let group = o / rowsPerGroup
-        for t in 0..<perGroup { w.data[o * perGroup + t] = old[o * perGroup + order[group * perGroup + t]] }
+    func permuted<T>(_ old: [T]) -> [T] {
+        var new = old
+        for o in 0..<rows {
+            let group = o / rowsPerGroup
+            for t in 0..<perGroup { new[o * perGroup + t] = old[o * perGroup + order[group * perGroup + t]] }
+        }
+        return new
     }
-    g.parameters[name] = w
+    g.parameters[name] = Tensor(shape: w.shape, data: permuted(w.data))
+    if var q = g.quantizedParameters[name] {
+        q.values = permuted(q.values)
+        g.quantizedParameters[name] = q
+    }
 }
 
 /// A channelwise op reading scattered planes: run its channels in plane order instead, and
@@ -77,14 +84,22 @@ private func permuteChannelwise(_ g: inout Graph, _ i: Int, planes: [Int], weigh
         && !g.nodes.contains { $0.placement?.buffer == i }
     let order = planes.indices.sorted { planes[$0] < planes[$1] }
     guard ownsPlainBuffer, order != Array(planes.indices) else { return }
-    for name in weights {
-        guard var t = g.parameters[name] else { continue }
-        let per = t.count / planes.count
-        let old = t.data
+    func permuted<T>(_ old: [T]) -> [T] {
+        let per = old.count / planes.count
+        var new = old
         for (newIndex, oldIndex) in order.enumerated() {
-            t.data.replaceSubrange((newIndex * per)..<((newIndex + 1) * per), with: old[(oldIndex * per)..<((oldIndex + 1) * per)])
+            new.replaceSubrange((newIndex * per)..<((newIndex + 1) * per), with: old[(oldIndex * per)..<((oldIndex + 1) * per)])
         }
-        g.parameters[name] = t
+        return new
+    }
+    for name in weights {
+        guard let t = g.parameters[name] else { continue }
+        g.parameters[name] = Tensor(shape: t.shape, data: permuted(t.data))
+        if var q = g.quantizedParameters[name] {
+            q.values = permuted(q.values)
+            if q.scales.count > 1 { q.scales = permuted(q.scales) }
+            g.quantizedParameters[name] = q
+        }
     }
     g.nodes[i].inputChannels[0] = order.map { planes[$0] }
     // Old plane k (logical k) now sits at the position where k appears in `order`.

@@ -77,6 +77,8 @@ private func placeConcat(_ i: Int, in g: inout Graph, location: inout [(buffer: 
         g.nodes[owner].bufferChannels = total
         g.nodes[a].placement = Placement(buffer: owner, channels: Array(0..<ca))
         g.nodes[b].placement = Placement(buffer: owner, channels: Array(ca..<total))
+        g.nodes[a].joins = g.nodes[i].name
+        g.nodes[b].joins = g.nodes[i].name
         location[a] = (owner, Array(0..<ca))
         location[b] = (owner, Array(ca..<total))
         return (owner, Array(0..<total))
@@ -96,6 +98,7 @@ private func placeConcat(_ i: Int, in g: inout Graph, location: inout [(buffer: 
         r > b && r < i && g.nodes[r].inputs.contains(whole.buffer) && !removed.contains(r)
     }) else { return nil }
     g.nodes[b].placement = Placement(buffer: whole.buffer, channels: freed)
+    g.nodes[b].joins = g.nodes[i].name
     location[b] = (whole.buffer, freed)
     return (whole.buffer, location[a].planes + freed)
 }

@@ -26,9 +26,10 @@ public func fuseConvMaxPool(_ graph: Graph) -> Graph {
 
 extension Graph {
     /// Working memory a node needs besides its inputs and output, in bytes: the row ring
-    /// of a conv streamed into a max pool, and one strip of input columns per tap.
+    /// of a conv streamed into a max pool, and one strip of input columns per tap (in
+    /// int8, both hold stored integers: the strips the image quantized).
     public func scratchBytes(_ i: Int) -> Int {
         guard case .conv(let c) = nodes[i].op, let pool = c.maxPool, let s = c.convShape else { return 0 }
-        return (pool.kernel * s.c + c.inChannels * c.kernel * c.kernel) * s.w * MemoryLayout<Float>.size
+        return (pool.kernel * s.c + c.inChannels * c.kernel * c.kernel) * s.w * (isQuantized ? 1 : MemoryLayout<Float>.size)
     }
 }

@@ -44,7 +44,7 @@ extension Graph {
             let planes = bufferPlanes(b)
             if planes > 0 && (includeIO || (b != 0 && b != output)) {
                 let s = nodes[b].shape
-                blocks.append((.buffer(b), Lifetime(name: nodes[b].name, size: aligned(planes * s.h * s.w * MemoryLayout<Float>.size),
+                blocks.append((.buffer(b), Lifetime(name: nodes[b].name, size: aligned(planes * s.h * s.w * elementBytes(b)),
                                                     first: first[b], last: last[b])))
             }
             let scratch = scratchBytes(b)
@@ -53,6 +53,14 @@ extension Graph {
             }
         }
         return blocks
+    }
+}
+
+extension Graph {
+    /// Bytes per element of the buffer owned by node `b`: 4 (float) in an fp32 graph and for
+    /// the float image and logits; 1 for every stored int8/uint8 activation.
+    public func elementBytes(_ b: Int) -> Int {
+        isQuantized && b != 0 && b != output ? 1 : MemoryLayout<Float>.size
     }
 }
 

@@ -28,8 +28,15 @@ public struct InfoReport: Codable, Equatable, Sendable {
     public var totalMACs: Int
     public var ops: Int
     public var optimization: Optimization?
+    /// What the emitted code needs in this precision (`info --precision`).
+    public struct Memory: Codable, Equatable, Sendable {
+        public var precision: String
+        public var weightBytes: Int
+        public var arenaBytes: Int
+    }
+    public var memory: Memory?
 
-    public init(graph: Graph, unoptimized: Graph? = nil) {
+    public init(graph: Graph, unoptimized: Graph? = nil, withMemory: Bool = false) {
         spec = graph.spec.name
         layers = graph.nodes.indices.map { i in
             let node = graph.nodes[i]
@@ -45,6 +52,10 @@ public struct InfoReport: Codable, Equatable, Sendable {
         totalParams = graph.totalParameters
         totalMACs = graph.totalMACs
         ops = graph.nodes.count - 1
+        if withMemory {
+            memory = Memory(precision: graph.isQuantized ? "int8" : "fp32", weightBytes: graph.weightBytes,
+                            arenaBytes: ArenaLayout(graph).plan.arenaBytes)
+        }
     }
 
     public var text: String {
@@ -58,6 +69,9 @@ public struct InfoReport: Codable, Equatable, Sendable {
             + "total: \(grouped(totalParams)) params, \(grouped(totalMACs)) MACs, \(ops) ops\n"
         if let o = optimization {
             out += "optimization: ops \(o.opsBefore) -> \(o.opsAfter); bytes moved by split/concat/shuffle \(grouped(o.bytesMovedBefore)) -> \(grouped(o.bytesMovedAfter)); reads through a scattered channel list after: \(o.scatteredReadsAfter)\n"
+        }
+        if let m = memory {
+            out += "\(m.precision): weights \(grouped(m.weightBytes)) bytes, arena \(grouped(m.arenaBytes)) bytes\n"
         }
         return out
     }

@@ -27,9 +27,15 @@ public struct PlanReport: Codable, Equatable, Sendable {
     /// Input and logits inside the arena too.
     public var arenaIO: Totals
     public var note: String
+    /// `fp32` or `int8`: the element type of the activations (1 or 4 bytes each).
+    public var precision: String
+    /// Bytes of the weights in that precision (`Graph.weightBytes`).
+    public var weightBytes: Int
 
     public init(graph: Graph) {
         spec = graph.spec.name
+        precision = graph.isQuantized ? "int8" : "fp32"
+        weightBytes = graph.weightBytes
         alignment = arenaAlignment
         let layout = ArenaLayout(graph)
         blocks = zip(layout.plan.lifetimes, layout.plan.offsets).map {
@@ -55,7 +61,7 @@ public struct PlanReport: Codable, Equatable, Sendable {
         func line(_ label: String, _ t: Totals) -> String {
             "\(label): arena \(grouped(t.arenaBytes)) B, lower bound \(grouped(t.lowerBound)) B, arena / lower bound \(String(format: "%.3f", t.ratio)); greedy-by-size \(grouped(t.greedyBySizeBytes)) B, naive \(grouped(t.naiveBytes)) B\n"
         }
-        return "spec \(spec), arena alignment \(alignment) bytes\n"
+        return "spec \(spec), precision \(precision): weights \(grouped(weightBytes)) B, arena alignment \(alignment) bytes\n"
             + renderTable(header: ["buffer", "offset", "bytes", "live ops"], rows: rows, rightAligned: [1, 2])
             + line("input and logits in caller buffers", callerIO)
             + line("input and logits in the arena", arenaIO)

@@ -16,13 +16,17 @@ public struct TargetCheckReport: Codable, Equatable, Sendable {
     public var relativeDifference: Float
     public var sameTop5: Bool
     public var board: BoardMeasurement?
+    /// int8 must match the interpreter bit for bit, as on the host (`CheckReport.int8`).
+    public var int8 = false
 
-    public var passed: Bool { relativeDifference <= 1e-4 && sameTop5 && (board?.guardsIntact ?? true) }
+    public var passed: Bool {
+        (int8 ? maxAbsDifference == 0 : relativeDifference <= 1e-4) && sameTop5 && (board?.guardsIntact ?? true)
+    }
 
     public var text: String {
         var lines = [
             "spec \(spec) on \(target): emitted \(backend == Backend.swift.rawValue ? "Embedded Swift" : "C") built with \(compiler) \(flags.joined(separator: " ")) in \(String(format: "%.1f", compileSeconds)) s, ran in \(String(format: "%.1f", runSeconds)) s",
-            "parity against the interpreted engine: max abs difference \(maxAbsDifference) (\(relativeDifference) x max|logit|), top-5 \(sameTop5 ? "identical" : "DIFFERENT") -> \(passed ? "PASS" : "FAIL")",
+            "parity against the interpreted engine\(int8 ? " (int8: must be bit-identical)" : ""): max abs difference \(maxAbsDifference) (\(relativeDifference) x max|logit|), top-5 \(sameTop5 ? "identical" : "DIFFERENT") -> \(passed ? "PASS" : "FAIL")",
         ]
         if let b = board {
             lines += [
@@ -43,7 +47,7 @@ public func checkOnTarget(_ request: GenerateRequest, target: Target, input: Ten
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let image = input ?? SeededWeights.input(for: request.spec, seed: request.seed)
-    let graph = try optimize(try loadNetwork(request.spec, weights: request.weights, seed: request.seed, allowNonFinite: request.allowNonFinite), request.options)
+    let graph = try requestedGraph(request)
     let engine = try Interpreter(graph: graph)
     try engine.validateInput(image, source: "the input")
     let run = try runOnTarget(request, target: target, input: image, in: dir)
@@ -54,6 +58,6 @@ public func checkOnTarget(_ request: GenerateRequest, target: Target, input: Ten
     let report = TargetCheckReport(spec: request.spec.name, target: target.name, backend: request.backend.rawValue, compiler: run.compiler, flags: run.flags,
                                    compileSeconds: run.compileSeconds, runSeconds: run.runSeconds,
                                    maxAbsDifference: diff, relativeDifference: diff / max(scale, .leastNormalMagnitude),
-                                   sameTop5: top5(run.logits) == top5(expected), board: run.board)
+                                   sameTop5: top5(run.logits) == top5(expected), board: run.board, int8: request.int8)
     return (report, run.logits)
 }

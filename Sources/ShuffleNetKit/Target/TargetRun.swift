@@ -44,8 +44,7 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
     let c = try request.forTarget(target)
     if let missing = target.missingTool() { throw ShuffleNetError(missing) }
     if c.backend == .swift, findExecutable("swiftc") == nil { throw ShuffleNetError("swiftc is not installed (a Swift 6 toolchain from swift.org)") }
-    let program = try LayerProgram(graph: try optimize(try loadNetwork(c.spec, weights: c.weights, seed: c.seed, allowNonFinite: c.allowNonFinite), c.options),
-                                   allowNonFinite: c.allowNonFinite)
+    let program = try LayerProgram(graph: try requestedGraph(c), allowNonFinite: c.allowNonFinite)
     try writeFilesAtomically(try generate(c), to: dir)
     let code = "\(dir)/\(c.prefix).c", weights = "\(dir)/\(c.prefix)_weights.c"
     let flags = ["-std=c11"] + target.optimizationFlags + target.architectureFlags

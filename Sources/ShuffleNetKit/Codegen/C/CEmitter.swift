@@ -26,8 +26,13 @@ public struct CEmitter {
         if program.zeroRow > 0 {
             tables += "/* What the depthwise kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
         }
+        let int8 = !program.weightsS8.isEmpty
         let source = try fillTemplate("c/source.c.in", [
             "PREFIX": prefix, "SPEC": program.spec.name, "SUMMARY": program.summary,
+            "INT8_DECLARATIONS": int8 ? "\nextern const int8_t \(prefix)_weights_s8[\(max(1, program.weightsS8.count))];"
+                + "\nextern const int32_t \(prefix)_weights_s32[\(max(1, program.weightsS32.count))];" : "",
+            "INT8_POINTERS": int8 ? "\n    uint8_t *const Q = (uint8_t *)arena;\n    const int8_t *const WB = \(prefix)_weights_s8;"
+                + "\n    const int32_t *const WI = \(prefix)_weights_s32;\n    (void)A;\n    (void)WI;" : "",
             "WEIGHT_COUNT": "\(program.weights.count)",
             "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
             "TABLES": tables,
@@ -51,18 +56,31 @@ public struct CEmitter {
         ])
     }
 
-    /// `PREFIX_weights.c`: the weights of `codeFile` as one read-only float array, `PREFIX_weights`.
+    /// `PREFIX_weights.c`: the weights of `codeFile` as one read-only float array, `PREFIX_weights`;
+    /// an int8 network's also as `PREFIX_weights_s8` and `PREFIX_weights_s32` (the float array
+    /// then holds the requantization multipliers and the classifier's bias).
     func weightsFile(_ program: LayerProgram, weightSource: String, codeFile: String) throws -> String {
-        try fillTemplate("c/weights.c.in", [
-            "PREFIX": prefix, "CODE_FILE": codeFile, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,
+        // Where the arrays go (a named section on ELF targets): the same for both precisions.
+        let placement = try fillTemplate("c/weights_placement.c.in", [:])
+        guard !program.weightsS8.isEmpty else {
+            return try fillTemplate("c/weights.c.in", [
+                "PLACEMENT": placement, "PREFIX": prefix, "CODE_FILE": codeFile, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,
+                "WEIGHTS": Self.initializerLines(program.weights.map { "\($0)f" }),
+            ])
+        }
+        return try fillTemplate("c/weights_int8.c.in", [
+            "PLACEMENT": placement, "PREFIX": prefix, "WEIGHT_SOURCE": weightSource, "WEIGHT_COUNT": "\(max(1, program.weights.count))",
+            "S8_COUNT": "\(max(1, program.weightsS8.count))", "S32_COUNT": "\(max(1, program.weightsS32.count))",
+            "S8": program.weightsS8.isEmpty ? "    0" : Self.initializerLines(program.weightsS8.map { "\($0)" }, perLine: 24),
+            "S32": program.weightsS32.isEmpty ? "    0" : Self.initializerLines(program.weightsS32.map { "\($0)" }, perLine: 12),
             "WEIGHTS": Self.initializerLines(program.weights.map { "\($0)f" }),
         ])
     }
 
-    /// An array initializer's values, 8 a line, each line indented and ending in a comma.
-    static func initializerLines(_ values: [String]) -> String {
-        stride(from: 0, to: values.count, by: 8).map { start in
-            "    " + values[start..<min(start + 8, values.count)].joined(separator: ", ") + ","
+    /// An array initializer's values, `perLine` a line, each line indented and ending in a comma.
+    static func initializerLines(_ values: [String], perLine: Int = 8) -> String {
+        stride(from: 0, to: values.count, by: perLine).map { start in
+            "    " + values[start..<min(start + perLine, values.count)].joined(separator: ", ") + ","
         }.joined(separator: "\n")
     }
 

@@ -1,0 +1,126 @@
+/// Lowering of a quantized graph: the int8 kernels beside their fp32 namesakes, with the
+/// multipliers the interpreter computes (`requantizeMultiplier`) stored as float constants,
+/// so the emitted C rounds exactly where the reference kernels do.
+extension LayerProgram {
+    static func lowerQuantized(_ g: Graph) throws -> LayerProgram {
+        let layout = ArenaLayout(g)
+        try validate(layout.plan)
+        var floats: [Float] = [], s8: [Int8] = [], s32: [Int32] = []
+        var tables: [[Int32]] = [], tableIndex: [[Int32]: Int] = [:]
+        func appendFloats(_ v: [Float]) -> Int { defer { floats += v }; return floats.count }
+        func appendS8(_ v: [Int32]) -> Int { defer { s8 += v.map { Int8($0) } }; return s8.count }
+        func appendS32(_ v: [Int32]) -> Int { defer { s32 += v }; return s32.count }
+        func operand(_ buffer: Int, _ planes: [Int]) -> Operand {
+            let owner = g.nodes[buffer]
+            let plane = owner.shape.h * owner.shape.w
+            let base: Operand.Base = buffer == 0 ? .input : (buffer == g.output ? .logits : .arenaBytes(layout.offset(of: .buffer(buffer))!))
+            if let first = planes.first, planes == Array(first..<(first + planes.count)) {
+                return Operand(base: base, offset: first * plane, table: nil)
+            }
+            let t = planes.map { Int32($0) }
+            if let k = tableIndex[t] { return Operand(base: base, offset: 0, table: k) }
+            tableIndex[t] = tables.count
+            tables.append(t)
+            return Operand(base: base, offset: 0, table: tables.count - 1)
+        }
+
+        var layers: [Layer] = []
+        for i in g.nodes.indices where i > 0 {
+            let node = g.nodes[i]
+            let q = node.quantization!
+            let unsupported = { (what: String) in
+                ShuffleNetError("layer \(node.name): int8 C is not emitted for \(what) yet (the interpreted engine runs it)")
+            }
+            if (q.inputs + [q.output, q.intermediate].compactMap { $0 }).contains(where: { $0.type != .uint8 }) {
+                throw unsupported("signed int8 activations")
+            }
+            func input(_ k: Int) -> Operand { operand(node.inputs[k], g.inputPlanes(i, k)) }
+            let out = { operand(node.outputBuffer(self: i), node.outputPlanes) }
+            let inShape = g.nodes[node.inputs[0]].shape
+            let s = node.shape
+            var kernels: [Kernel] = []
+            switch node.op {
+            case .conv(let c):
+                let w = g.quantizedParameters[c.weight]!
+                let bias = c.bias.map { g.quantizedParameters[$0]!.values }
+                let output = q.output!, own = q.intermediate ?? output
+                let e = Int8Epilogue(zeroPoint: own.zeroPoint, min: c.relu ? max(own.zeroPoint, own.type.min) : own.type.min, max: own.type.max,
+                                     rescale: q.intermediate.map { ($0, output) })
+                let m = (0..<c.outChannels).map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale($0), output: own.scale) }
+                if let pool = c.maxPool, let cs = c.convShape, c.groups == 1, node.inputChannels[0] == nil {
+                    let ring = Operand(base: .arenaBytes(layout.offset(of: .scratch(i))!), offset: 0, table: nil)
+                    kernels.append(.convMaxPoolU8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, image: q.inputs[0],
+                                                  weights: appendS8(w.values), bias: bias.map(appendS32), multipliers: appendFloats(m),
+                                                  o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, ch: cs.h, cw: cs.w,
+                                                  pool: pool, output: out(), oh: s.h, ow: s.w, ring: ring, epilogue: e))
+                } else if c.isDepthwise && c.kernel == 3 && c.padding == 1 && c.maxPool == nil {
+                    kernels.append(.depthwise3x3U8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, stride: c.stride,
+                                                   inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values), bias: bias.map(appendS32),
+                                                   multipliers: appendFloats(m), output: out(), oh: s.h, ow: s.w, epilogue: e))
+                } else if c.residual && c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
+                    guard q.intermediate == nil else { throw unsupported("a residual conv rounding twice") }
+                    let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
+                    let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
+                    for group in 0..<c.groups {
+                        let rows = (group * og)..<((group + 1) * og)
+                        kernels.append(.pointwiseResidualU8(input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
+                                                            k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                                                            weights: appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])),
+                                                            bias: bias.map { appendS32(Array($0[rows])) }, multipliers: appendFloats(Array(m[rows])),
+                                                            o: og, output: operand(node.outputBuffer(self: i), Array(outPlanes[rows])),
+                                                            shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
+                                                            epilogue: e))
+                    }
+                } else if c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
+                    let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
+                    let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
+                    for group in 0..<c.groups {
+                        let rows = (group * og)..<((group + 1) * og)
+                        kernels.append(.pointwiseU8(input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
+                                                    k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                                                    weights: appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])),
+                                                    bias: bias.map { appendS32(Array($0[rows])) }, multipliers: appendFloats(Array(m[rows])), o: og,
+                                                    output: operand(node.outputBuffer(self: i), Array(outPlanes[rows])), epilogue: e))
+                    }
+                } else {
+                    throw unsupported("this convolution (\(describeOp(node.op)))")
+                }
+            case .avgPool(let p):
+                kernels.append(.avgPoolU8(input: input(0), c: s.c, h: inShape.h, w: inShape.w, pool: p, from: q.inputs[0], to: q.output!,
+                                          output: out(), oh: s.h, ow: s.w))
+            case .requantize:
+                kernels.append(.requantizePlanesU8(input: input(0), c: s.c, pixels: s.h * s.w, from: q.inputs[0], to: q.output!, output: out()))
+            case .globalAvgPool:
+                kernels.append(.globalAvgPoolU8(input: input(0), c: s.c, pixels: inShape.h * inShape.w, from: q.inputs[0], to: q.output!, output: out()))
+            case .linear(let l):
+                let w = g.quantizedParameters[l.weight]!
+                let intBias = l.bias.flatMap { g.quantizedParameters[$0] }
+                let floatBias = intBias == nil ? l.bias.map { g.parameters[$0]!.data } : nil
+                let m = (0..<l.outFeatures).map { o in
+                    q.intermediate.map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale(o), output: $0.scale) }
+                        ?? q.inputs[0].scale * w.scale(o)
+                }
+                kernels.append(.linearU8(input: input(0), k: l.inFeatures, inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values),
+                                         bias: intBias.map { appendS32($0.values) }, multipliers: appendFloats(m), o: l.outFeatures,
+                                         intermediate: q.intermediate, floatBias: floatBias.map(appendFloats), output: out()))
+            default:
+                throw unsupported(node.op.kind)
+            }
+            layers.append(Layer(comment: Self.comment(g, i) + "; int8", kernels: kernels))
+        }
+        var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s8.map({ UInt8(bitPattern: $0) }) + s32.flatMap({ v in (0..<4).map { UInt8(truncatingIfNeeded: UInt32(bitPattern: v) >> (8 * $0)) } })
+            + floats.flatMap({ v in (0..<4).map { UInt8(truncatingIfNeeded: v.bitPattern >> (8 * $0)) } }) {
+            digest = (digest ^ UInt64(b)) &* 0x0000_0100_0000_01B3
+        }
+        let hex = String(digest, radix: 16)
+        var program = LayerProgram(
+            spec: g.spec, layers: layers, weights: floats, tables: tables, zeroRow: 0, arenaBytes: layout.plan.arenaBytes,
+            lowerBound: layout.lowerBound, inputCount: g.nodes[0].shape.count, outputCount: g.nodes[g.output].shape.count,
+            summary: "int8: \(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n"
+                + " * weights: \(grouped(s8.count)) int8, \(grouped(s32.count)) int32, \(grouped(floats.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
+        program.weightsS8 = s8
+        program.weightsS32 = s32
+        return program
+    }
+}

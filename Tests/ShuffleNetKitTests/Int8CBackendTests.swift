@@ -1,0 +1,104 @@
+import Foundation
+import ShuffleNetKit
+import XCTest
+
+/// The emitted int8 C against the int8 interpreter, the oracle: logits bit for bit, at
+/// -O2 (-Wall -Wextra -Werror, gcc and clang) and -O3 -march=native, under ASan/UBSan, and
+/// with no libm call in the inference code.
+final class Int8CBackendTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "int8c-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if !dir.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    static let strict = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
+
+    /// Emits `graph` as C under `prefix`, builds it with each flag set and checks the
+    /// program's logits equal `expected` bit for bit on each image.
+    func emitBuildRun(_ graph: Graph, prefix: String, images: [(String, [Float])], builds: [(compiler: String, flags: [String])]) throws {
+        let program = try LayerProgram(graph: graph)
+        let files = try CEmitter(prefix: prefix).emit(program, weightSource: "test")
+        let out = dir + "/" + prefix
+        try writeFilesAtomically(files, to: out)
+        for (n, build) in builds.enumerated() {
+            let binary = out + "/prog\(n)"
+            try CToolchain(compiler: build.compiler).build(["\(out)/\(prefix).c", "\(out)/\(prefix)_weights.c"], output: binary,
+                                                           flags: build.flags + ["-DSHUFFLENET_MAIN"])
+            for (image, expected) in images {
+                let r = try runProcess(binary, [image, out + "/logits.npy"])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                XCTAssertEqual(r.stderr, "")
+                let logits = try Npy.read(path: out + "/logits.npy").data
+                XCTAssertEqual(logits.map(\.bitPattern), expected.map(\.bitPattern),
+                               "\(prefix) \(build.compiler) \(build.flags.joined(separator: " ")) on \(image)")
+            }
+            print("int8 C \(prefix): \(build.compiler) \(build.flags.joined(separator: " ")): bit-identical on \(images.count) image(s)")
+        }
+    }
+
+    /// The Zoo model on the three photos (the interpreter's logits equal ONNX Runtime's):
+    /// gcc -O2 strict and -O3 -march=native. Also: int8 weight bytes <= 0.26x fp32 (plus
+    /// the float multipliers), and the library object calls no libm function.
+    func testZooModelEmittedCIsBitIdentical() throws {
+        let spec = try XCTUnwrap(BuiltinSpecs.named("v2-1.0x"))
+        let path = try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx")
+        let graph = try loadQuantizedOnnxNetwork(spec, path: path)
+        let engine = try Interpreter(graph: graph)
+        let images = try ["cat", "chelsea", "coffee"].map { photo -> (String, [Float]) in
+            let image = try Fixtures.path("onnx/\(photo).npy")
+            return (image, try engine.run(try Npy.read(path: image)).data)
+        }
+        try emitBuildRun(graph, prefix: "zoo8", images: images, builds: [("gcc", Self.strict), ("gcc", ["-std=c11", "-O3", "-march=native"])])
+
+        let int8 = try LayerProgram(graph: graph)
+        let fp32 = try LayerProgram(graph: try optimize(try loadOnnxNetwork(spec, path: path)))
+        let int8Bytes = int8.weightsS8.count + 4 * int8.weightsS32.count
+        XCTAssertLessThanOrEqual(Double(int8Bytes), 0.26 * Double(4 * fp32.weights.count))
+        print("int8 C weights: \(int8.weightsS8.count) int8 + \(int8.weightsS32.count) int32 = \(int8Bytes) B "
+              + "(\(String(format: "%.3f", Double(int8Bytes) / Double(4 * fp32.weights.count)))x the fp32 blob's \(4 * fp32.weights.count) B), "
+              + "plus \(int8.weights.count) floats (multipliers, float bias)")
+
+        // No libm in the inference path: the object of the library build calls nothing
+        // but memory functions.
+        let object = dir + "/zoo8.o"
+        let compile = try runProcess("gcc", Self.strict + ["-c", dir + "/zoo8/zoo8.c", "-o", object])
+        XCTAssertEqual(compile.status, 0, compile.stderr)
+        let undefined = try runProcess("nm", ["-u", object]).stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        XCTAssertTrue(Set(undefined).isSubset(of: ["memcpy", "memmove", "memset", "zoo8_weights", "zoo8_weights_s8", "zoo8_weights_s32"]),
+                      "undefined symbols: \(undefined)")
+    }
+
+    /// Seeded v2 and v1 specs quantized with fixed parameters (requantize nodes, grouped
+    /// 1x1 convs, the in-place residual, the average-pool shortcut): v2 with gcc strict,
+    /// v1 with -O3 -march=native (one build each keeps the test short).
+    func testSeededSpecsEmittedCAreBitIdentical() throws {
+        for (name, flags) in [("v2-0.5x", Self.strict), ("v1-g3-0.5x", ["-std=c11", "-O3", "-march=native"])] {
+            let g = try optimize(try seededGraph(name))
+            let q = try quantize(g, activations: Int8Tests.fixedActivations(g))
+            var rng = SplitMix(seed: 9)
+            let x = Tensor(shape: [1, 3, 224, 224], data: (0..<(3 * 224 * 224)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 })
+            let image = dir + "/\(name).npy"
+            try Npy.write(x, to: image)
+            let expected = try Interpreter(graph: q).run(x).data
+            try emitBuildRun(q, prefix: "s8_" + name.replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_"),
+                             images: [(image, expected)], builds: [("gcc", flags)])
+        }
+    }
+
+    /// The tiny per-channel QDQ model: clang strict, and gcc under ASan and UBSan.
+    func testTinyModelEmittedCUnderClangAndSanitizers() throws {
+        let spec = try loadSpec(try Fixtures.path("parity/tiny-v2.json"))
+        let graph = try loadQuantizedOnnxNetwork(spec, path: try Fixtures.path("onnx/tiny-v2.qdq-per-channel.onnx"))
+        let image = try Fixtures.path("parity/tiny-v2.input.npy")
+        let expected = try Interpreter(graph: graph).run(try Npy.read(path: image)).data
+        try emitBuildRun(graph, prefix: "tiny8", images: [(image, expected)], builds: [
+            ("clang", Self.strict), ("gcc", ["-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]),
+        ])
+    }
+}
