@@ -112,8 +112,7 @@ extension LayerProgram {
         let layout = ArenaLayout(g)
         try validate(layout.plan)
         var weights: [Float] = []
-        var tables: [[Int32]] = []
-        var tableIndex: [[Int32]: Int] = [:]
+        var tables = ChannelTables()
 
         func append(_ values: [Float], _ name: String) throws -> Int {
             if !allowNonFinite, let bad = values.firstIndex(where: { !$0.isFinite }) {
@@ -130,14 +129,7 @@ extension LayerProgram {
             let owner = g.nodes[buffer]
             let plane = owner.shape.h * owner.shape.w
             let base: Operand.Base = buffer == 0 ? .input : (buffer == g.output ? .logits : .arena(layout.offset(of: .buffer(buffer))! / 4))
-            if let first = planes.first, planes == Array(first..<(first + planes.count)) {
-                return Operand(base: base, offset: first * plane, table: nil)
-            }
-            let t = planes.map { Int32($0) }
-            if let k = tableIndex[t] { return Operand(base: base, offset: 0, table: k) }
-            tableIndex[t] = tables.count
-            tables.append(t)
-            return Operand(base: base, offset: 0, table: tables.count - 1)
+            return tables.operand(base, planes: planes, planeSize: plane)
         }
 
         var layers: [Layer] = []
@@ -248,7 +240,7 @@ extension LayerProgram {
             if case let .depthwise3x3(_, _, _, w, _, _, _, _, _, _, _) = k { return w }
             return 0
         }.max() ?? 0
-        self.init(spec: g.spec, layers: layers, weights: weights, tables: tables, zeroRow: zeroRow, arenaBytes: layout.plan.arenaBytes,
+        self.init(spec: g.spec, layers: layers, weights: weights, tables: tables.tables, zeroRow: zeroRow, arenaBytes: layout.plan.arenaBytes,
                   lowerBound: layout.lowerBound, inputCount: input.count, outputCount: g.nodes[g.output].shape.count,
                   summary: "\(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n * weights: \(grouped(weights.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
     }
@@ -273,5 +265,23 @@ extension LayerProgram {
         var text = "\(node.name): \(describeOp(node.op)) \(inC)->\(node.shape.c) at \(node.shape.h)x\(node.shape.w)"
         if let layout = describeLayout(g, i) { text += "; " + layout }
         return text.replacingOccurrences(of: "*/", with: "* /")
+    }
+}
+
+/// The static channel tables of a program, each map stored once: an operand whose planes are
+/// one contiguous run needs none, others share the table of an equal map.
+struct ChannelTables {
+    private(set) var tables: [[Int32]] = []
+    private var index: [[Int32]: Int] = [:]
+
+    mutating func operand(_ base: LayerProgram.Operand.Base, planes: [Int], planeSize: Int) -> LayerProgram.Operand {
+        if let first = planes.first, planes == Array(first..<(first + planes.count)) {
+            return LayerProgram.Operand(base: base, offset: first * planeSize, table: nil)
+        }
+        let t = planes.map { Int32($0) }
+        if let k = index[t] { return LayerProgram.Operand(base: base, offset: 0, table: k) }
+        index[t] = tables.count
+        tables.append(t)
+        return LayerProgram.Operand(base: base, offset: 0, table: tables.count - 1)
     }
 }

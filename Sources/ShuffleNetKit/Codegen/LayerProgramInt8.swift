@@ -6,7 +6,7 @@ extension LayerProgram {
         let layout = ArenaLayout(g)
         try validate(layout.plan)
         var floats: [Float] = [], s8: [Int8] = [], s32: [Int32] = []
-        var tables: [[Int32]] = [], tableIndex: [[Int32]: Int] = [:]
+        var tables = ChannelTables()
         func appendFloats(_ v: [Float]) -> Int { defer { floats += v }; return floats.count }
         func appendS8(_ v: [Int32]) -> Int { defer { s8 += v.map { Int8($0) } }; return s8.count }
         func appendS32(_ v: [Int32]) -> Int { defer { s32 += v }; return s32.count }
@@ -14,14 +14,7 @@ extension LayerProgram {
             let owner = g.nodes[buffer]
             let plane = owner.shape.h * owner.shape.w
             let base: Operand.Base = buffer == 0 ? .input : (buffer == g.output ? .logits : .arenaBytes(layout.offset(of: .buffer(buffer))!))
-            if let first = planes.first, planes == Array(first..<(first + planes.count)) {
-                return Operand(base: base, offset: first * plane, table: nil)
-            }
-            let t = planes.map { Int32($0) }
-            if let k = tableIndex[t] { return Operand(base: base, offset: 0, table: k) }
-            tableIndex[t] = tables.count
-            tables.append(t)
-            return Operand(base: base, offset: 0, table: tables.count - 1)
+            return tables.operand(base, planes: planes, planeSize: plane)
         }
 
         var layers: [Layer] = []
@@ -115,7 +108,7 @@ extension LayerProgram {
         }
         let hex = String(digest, radix: 16)
         var program = LayerProgram(
-            spec: g.spec, layers: layers, weights: floats, tables: tables, zeroRow: 0, arenaBytes: layout.plan.arenaBytes,
+            spec: g.spec, layers: layers, weights: floats, tables: tables.tables, zeroRow: 0, arenaBytes: layout.plan.arenaBytes,
             lowerBound: layout.lowerBound, inputCount: g.nodes[0].shape.count, outputCount: g.nodes[g.output].shape.count,
             summary: "int8: \(g.nodes.count - 1) layers, \(grouped(g.totalParameters)) parameters, \(grouped(g.totalMACs)) MACs; arena \(grouped(layout.plan.arenaBytes)) bytes;\n"
                 + " * weights: \(grouped(s8.count)) int8, \(grouped(s32.count)) int32, \(grouped(floats.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
