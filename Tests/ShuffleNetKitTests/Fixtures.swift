@@ -57,3 +57,18 @@ func runEmittedProgram(_ program: String, input: String, output: String, extra: 
     print("\(label): max abs diff / max|logit| = \(err)")
     return (run.stdout, err)
 }
+
+/// The message of the ShuffleNetError `body` throws (a failure, and "", if it throws none
+/// or another error).
+func message(_ body: () throws -> Any) -> String {
+    do {
+        _ = try body()
+        XCTFail("expected an error")
+        return ""
+    } catch let e as ShuffleNetError {
+        return e.message
+    } catch {
+        XCTFail("expected ShuffleNetError, got \(error)")
+        return ""
+    }
+}

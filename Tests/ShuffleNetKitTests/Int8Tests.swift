@@ -110,19 +110,6 @@ final class Int8Tests: XCTestCase {
 
     // MARK: Bad quantization parameters
 
-    func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            XCTFail("expected an error")
-            return ""
-        } catch let e as ShuffleNetError {
-            return e.message
-        } catch {
-            XCTFail("expected ShuffleNetError, got \(error)")
-            return ""
-        }
-    }
-
     /// The Zoo model with the bytes of one initializer changed, in a temporary file.
     func patchedZoo(_ name: String, _ patch: (inout [UInt8], OnnxTensor) throws -> Void) throws -> String {
         var bytes = try readFileBytes(try onnx(Self.zoo))

@@ -119,19 +119,6 @@ final class OnnxTests: XCTestCase {
 
     // MARK: - Errors
 
-    func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            XCTFail("expected an error")
-            return ""
-        } catch let e as ShuffleNetError {
-            return e.message
-        } catch {
-            XCTFail("expected ShuffleNetError, got \(error)")
-            return ""
-        }
-    }
-
     func writeTempBytes(_ name: String, _ bytes: [UInt8]) throws -> String {
         let path = try writeTemp(name, "")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
