@@ -50,30 +50,26 @@ extension LayerProgram {
                     kernels.append(.depthwise3x3U8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, stride: c.stride,
                                                    inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values), bias: bias.map(appendS32),
                                                    multipliers: appendFloats(m), output: out(), oh: s.h, ow: s.w, epilogue: e))
-                } else if c.residual && c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
-                    guard q.intermediate == nil else { throw unsupported("a residual conv rounding twice") }
-                    let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
-                    let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
-                    for group in 0..<c.groups {
-                        let rows = (group * og)..<((group + 1) * og)
-                        kernels.append(.pointwiseResidualU8(input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
-                                                            k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
-                                                            weights: appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])),
-                                                            bias: bias.map { appendS32(Array($0[rows])) }, multipliers: appendFloats(Array(m[rows])),
-                                                            o: og, output: operand(node.outputBuffer(self: i), Array(outPlanes[rows])),
-                                                            shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
-                                                            epilogue: e))
-                    }
                 } else if c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
+                    // One call per group; v1's `relu(x + main)` adds the shortcut it reads from
+                    // the planes it writes.
+                    if c.residual, q.intermediate != nil { throw unsupported("a residual conv rounding twice") }
                     let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
                     let inPlanes = g.inputPlanes(i, 0), outPlanes = node.outputPlanes
                     for group in 0..<c.groups {
                         let rows = (group * og)..<((group + 1) * og)
-                        kernels.append(.pointwiseU8(input: operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)])),
-                                                    k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
-                                                    weights: appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])),
-                                                    bias: bias.map { appendS32(Array($0[rows])) }, multipliers: appendFloats(Array(m[rows])), o: og,
-                                                    output: operand(node.outputBuffer(self: i), Array(outPlanes[rows])), epilogue: e))
+                        let input = operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)]))
+                        let weights = appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)]))
+                        let groupBias = bias.map { appendS32(Array($0[rows])) }
+                        let multipliers = appendFloats(Array(m[rows]))
+                        let destination = operand(node.outputBuffer(self: i), Array(outPlanes[rows]))
+                        kernels.append(c.residual
+                            ? .pointwiseResidualU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                                                   weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination,
+                                                   shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
+                                                   epilogue: e)
+                            : .pointwiseU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                                           weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination, epilogue: e))
                     }
                 } else {
                     throw unsupported("this convolution (\(describeOp(node.op)))")
