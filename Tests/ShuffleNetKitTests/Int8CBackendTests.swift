@@ -91,6 +91,30 @@ final class Int8CBackendTests: XCTestCase {
         }
     }
 
+    /// Signed int8 activations (`calibrate --type int8`): the lowering stores them as uint8
+    /// with the zero point moved by 128, and the logits must still equal the interpreter's
+    /// signed run bit for bit. Seeded tiny v2 and v1 (grouped 1x1 convs, the residual add,
+    /// the average-pool shortcut), calibrated on two seeded images, run on a third.
+    func testSignedInt8CalibrationEmittedCIsBitIdentical() throws {
+        for (name, compiler) in [("tiny-v2", "gcc"), ("tiny-v1", "clang")] {
+            let network = try loadNetwork(try loadSpec(try Fixtures.path("corpus/spec/\(name).json")), weights: nil)
+            let size = network.spec.inputSize
+            let images = (1...3).map { seed -> Tensor in
+                var rng = SplitMix(seed: UInt64(seed))
+                return Tensor(shape: [1, 3, size, size], data: (0..<(3 * size * size)).map { _ in Float.random(in: -2...2, using: &rng) })
+            }
+            let file = try calibrate(network, images: [("a", images[0]), ("b", images[1])], method: .minMax, type: .int8, weights: "test")
+            let graph = try quantizeCalibrated(network, file, source: "test")
+            let types = Set(graph.nodes.compactMap(\.quantization).flatMap { q in q.inputs + [q.output, q.intermediate].compactMap { $0 } }.map(\.type))
+            XCTAssertEqual(types, [.int8], "\(name): every activation is signed")
+            let image = dir + "/\(name).npy"
+            try Npy.write(images[2], to: image)
+            let expected = try Interpreter(graph: graph).run(images[2]).data
+            try emitBuildRun(graph, prefix: "signed_" + name.replacingOccurrences(of: "-", with: "_"), images: [(image, expected)],
+                             builds: [(compiler, Self.strict)])
+        }
+    }
+
     /// The tiny per-channel QDQ model: clang strict, and gcc under ASan and UBSan.
     func testTinyModelEmittedCUnderClangAndSanitizers() throws {
         let spec = try loadSpec(try Fixtures.path("parity/tiny-v2.json"))

@@ -20,12 +20,9 @@ extension LayerProgram {
         var layers: [Layer] = []
         for i in g.nodes.indices where i > 0 {
             let node = g.nodes[i]
-            let q = node.quantization!
+            let q = node.quantization!.storedAsUInt8
             let unsupported = { (what: String) in
                 ShuffleNetError("layer \(node.name): int8 C is not emitted for \(what) yet (the interpreted engine runs it)")
-            }
-            if (q.inputs + [q.output, q.intermediate].compactMap { $0 }).contains(where: { $0.type != .uint8 }) {
-                throw unsupported("signed int8 activations")
             }
             func input(_ k: Int) -> Operand { operand(node.inputs[k], g.inputPlanes(i, k)) }
             let out = { operand(node.outputBuffer(self: i), node.outputPlanes) }
@@ -111,5 +108,24 @@ extension LayerProgram {
         program.weightsS8 = s8
         program.weightsS32 = s32
         return program
+    }
+}
+
+extension NodeQuantization {
+    /// The same parameters with every signed tensor stored as uint8, so the C needs only
+    /// uint8 kernels. A signed tensor holding q in [-128, 127] with zero point z holds the
+    /// same real values as q + 128 in [0, 255] with zero point z + 128, and every kernel
+    /// computes from (q - zero point) and rounds into [min, max] around the zero point:
+    /// shifting both by 128 changes no intermediate value, so the logits stay bit-identical
+    /// to the interpreter's signed run (`Int8CBackendTests`). The quantized entry point's
+    /// image is then uint8 too, with the shifted zero point (`PREFIX_INPUT_ZERO_POINT`).
+    var storedAsUInt8: NodeQuantization {
+        NodeQuantization(inputs: inputs.map(\.storedAsUInt8), output: output?.storedAsUInt8, intermediate: intermediate?.storedAsUInt8)
+    }
+}
+
+extension ActivationQuantization {
+    var storedAsUInt8: ActivationQuantization {
+        type == .uint8 ? self : ActivationQuantization(scale: scale, zeroPoint: zeroPoint + 128, type: .uint8)
     }
 }
