@@ -43,18 +43,32 @@ final class Int8CBackendTests: XCTestCase {
     }
 
     /// The Zoo model on the three photos (the interpreter's logits equal ONNX Runtime's):
-    /// gcc -O2 strict and -O3 -march=native. Also: int8 weight bytes <= 0.26x fp32 (plus
-    /// the float multipliers), and the library object calls no libm function.
+    /// gcc -O2 strict and -O3 -march=native, through both entry points: the float image,
+    /// and the image quantized here (uint8 .npy, which the program hands to
+    /// zoo8_infer_quantized) with QuantizeLinear's formula written out, with the file's
+    /// input scale and zero point, which the header must export. Also: int8 weight bytes
+    /// <= 0.26x fp32 (plus the float multipliers), and the library object calls no libm function.
     func testZooModelEmittedCIsBitIdentical() throws {
         let spec = try XCTUnwrap(BuiltinSpecs.named("v2-1.0x"))
         let path = try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx")
         let graph = try loadQuantizedOnnxNetwork(spec, path: path)
         let engine = try Interpreter(graph: graph)
-        let images = try ["cat", "chelsea", "coffee"].map { photo -> (String, [Float]) in
+        let input = try XCTUnwrap(graph.nodes[0].quantization?.output)
+        XCTAssertEqual(input.type, .uint8)
+        let images = try ["cat", "chelsea", "coffee"].flatMap { photo -> [(String, [Float])] in
             let image = try Fixtures.path("onnx/\(photo).npy")
-            return (image, try engine.run(try Npy.read(path: image)).data)
+            let x = try Npy.read(path: image)
+            let expected = try engine.run(x).data
+            let quantized = dir + "/\(photo).u8.npy"
+            try writeUInt8Npy(x.data.map { UInt8(max(0, min(255, ($0 / input.scale).rounded(.toNearestOrEven) + Float(input.zeroPoint)))) },
+                              shape: x.shape, to: quantized)
+            return [(image, expected), (quantized, expected)]
         }
         try emitBuildRun(graph, prefix: "zoo8", images: images, builds: [("gcc", Self.strict), ("gcc", ["-std=c11", "-O3", "-march=native"])])
+        let header = try String(contentsOfFile: dir + "/zoo8/zoo8.h", encoding: .utf8)
+        XCTAssertTrue(header.contains("#define ZOO8_INPUT_SCALE \(input.scale)f\n"), header)
+        XCTAssertTrue(header.contains("#define ZOO8_INPUT_ZERO_POINT \(input.zeroPoint)\n"), header)
+        XCTAssertTrue(header.contains("int zoo8_infer_quantized(const uint8_t *input, float *logits, void *arena);"), header)
 
         let int8 = try LayerProgram(graph: graph)
         let fp32 = try LayerProgram(graph: try optimize(try loadOnnxNetwork(spec, path: path)))
@@ -126,3 +140,16 @@ final class Int8CBackendTests: XCTestCase {
         ])
     }
 }
+
+/// A version 1.0 .npy of uint8 values (`'|u1'`), as numpy writes it: the header padded with
+/// spaces to a multiple of 64 bytes, ending in a newline.
+func writeUInt8Npy(_ values: [UInt8], shape: [Int], to path: String) throws {
+    precondition(shape.reduce(1, *) == values.count)
+    let dimensions = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
+    var header = "{'descr': '|u1', 'fortran_order': False, 'shape': (\(dimensions)), }"
+    header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+    let length = header.utf8.count
+    let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 255), UInt8(length >> 8)] + Array(header.utf8) + values
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+

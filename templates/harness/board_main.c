@@ -10,7 +10,10 @@
  *
  * Build with the model's names: -DSN_MODEL=shufflenet_v2_0_5x -DSN_MODEL_UPPER=SHUFFLENET_V2_0_5X
  * -DSN_MODEL_HEADER='"shufflenet_v2_0_5x.h"'. Files: SN_INPUT_FILE (raw little-endian
- * float32, NCHW) and SN_OUTPUT_FILE, relative to the emulator's working folder. */
+ * float32, NCHW) and SN_OUTPUT_FILE, relative to the emulator's working folder.
+ * -DSN_QUANTIZED_INPUT (int8 networks): the input file holds the image already quantized
+ * (uint8, see the header's _INPUT_SCALE) and goes to _infer_quantized, so the board holds
+ * a quarter of the float image's bytes. */
 #include <stdint.h>
 #include <string.h>
 
@@ -19,7 +22,13 @@
 
 #define SN_JOIN2(a, b) a##b
 #define SN_JOIN(a, b) SN_JOIN2(a, b)
+#ifdef SN_QUANTIZED_INPUT
+#define SN_INFER SN_JOIN(SN_MODEL, _infer_quantized)
+typedef uint8_t sn_input_t;
+#else
 #define SN_INFER SN_JOIN(SN_MODEL, _infer)
+typedef float sn_input_t;
+#endif
 #define SN_INPUT_SIZE SN_JOIN(SN_MODEL_UPPER, _INPUT_SIZE)
 #define SN_OUTPUT_SIZE SN_JOIN(SN_MODEL_UPPER, _OUTPUT_SIZE)
 #define SN_ARENA_BYTES SN_JOIN(SN_MODEL_UPPER, _ARENA_BYTES)
@@ -48,7 +57,7 @@ static struct {
     uint8_t after[SN_GUARD_BYTES];
 } logits_zone __attribute__((aligned(64)));
 
-static float input[SN_INPUT_SIZE];
+static sn_input_t input[SN_INPUT_SIZE];
 
 extern uint32_t __stack_limit[], __stack_top[];
 extern volatile uint32_t sn_systick_wraps;

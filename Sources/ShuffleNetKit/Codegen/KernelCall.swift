@@ -19,6 +19,8 @@ public struct KernelCall: Equatable, Sendable {
         /// Offsets into the int8 weights and the int32 biases, or none.
         case int8Weights(Int)
         case int32Weights(Int?)
+        /// The int8 first conv's already quantized image (`input_q`, NULL in a float call).
+        case quantizedImage
     }
 
     /// lowerCamelCase; the C kernel is `sn_` + its snake_case, the Swift one `sn` + its
@@ -65,7 +67,7 @@ extension LayerProgram.Kernel {
         case let .copy(input, c, pixels, output):
             return KernelCall(name: "copyPlanes", arguments: io(input) + [.int(c), .int(pixels)] + io(output))
         case let .convMaxPoolU8(input, c, h, w, image, weights, bias, multipliers, o, k, stride, pad, ch, cw, pool, output, oh, ow, ring, e):
-            return KernelCall(name: "convMaxPoolU8", arguments: [.planes(input), .int(c), .int(h), .int(w)] + quantization(image)
+            return KernelCall(name: "convMaxPoolU8", arguments: [.planes(input), .quantizedImage, .int(c), .int(h), .int(w)] + quantization(image)
                 + [.int8Weights(weights), .int32Weights(bias), .weights(multipliers), .int(o), .int(k), .int(stride), .int(pad), .int(ch), .int(cw),
                    .int(pool.kernel), .int(pool.stride), .int(pool.padding)] + io(output) + [.int(oh), .int(ow), .planes(ring)] + epilogue(e))
         case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
@@ -139,6 +141,7 @@ extension KernelCall {
             case .scratch(let at): "A + \(at)"
             case .int8Weights(let at): "WB + \(at)"
             case .int32Weights(let at): at.map { "WI + \($0)" } ?? s.none
+            case .quantizedImage: "input_q"
             }
         }
         return "\(s.name(name))(\(arguments.joined(separator: ", ")))"

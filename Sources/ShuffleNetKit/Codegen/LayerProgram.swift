@@ -92,6 +92,9 @@ public struct LayerProgram: Sendable {
     /// requantization multipliers, scales and float biases).
     public var weightsS8: [Int8] = []
     public var weightsS32: [Int32] = []
+    /// int8 graphs: how the quantized entry point's image is stored (always uint8: a signed
+    /// input is shifted by 128 like every other tensor, see `storedAsUInt8`).
+    public var inputQuantization: ActivationQuantization?
 }
 
 extension LayerProgram {

@@ -107,6 +107,7 @@ extension LayerProgram {
                 + " * weights: \(grouped(s8.count)) int8, \(grouped(s32.count)) int32, \(grouped(floats.count)) floats, FNV-1a 0x\(String(repeating: "0", count: 16 - hex.count) + hex)")
         program.weightsS8 = s8
         program.weightsS32 = s32
+        program.inputQuantization = g.nodes[0].quantization!.output!.storedAsUInt8
         return program
     }
 }

@@ -83,14 +83,20 @@ public func runOnTarget(_ request: GenerateRequest, target: Target, input: Tenso
         }
         try compile(target, ["-std=c11", "-O0"] + warnings + target.architectureFlags + ["-c", weights, "-o", dir + "/weights.o"])
         let upper = c.prefix.uppercased()
+        // int8: the board gets the image quantized here with the reference formula (a
+        // quarter of the bytes) and runs PREFIX_infer_quantized.
+        let quantizedInput = program.inputQuantization
         try compile(target, ["-std=c11", "-O2"] + warnings + ["-Wdouble-promotion"] + target.architectureFlags + sections + [
             "-nostartfiles", "-T", "\(harnessDir)/\(board.linkerScript)", "-Wl,--gc-sections",
             "-I", dir, "-I", harnessDir, "-DSN_MODEL=\(c.prefix)", "-DSN_MODEL_UPPER=\(upper)", "-DSN_MODEL_HEADER=\"\(c.prefix).h\"",
+        ] + (quantizedInput == nil ? [] : ["-DSN_QUANTIZED_INPUT"]) + [
             dir + "/network.o", dir + "/weights.o", harness, "\(harnessDir)/startup_cortex_m.c", "\(harnessDir)/semihosting.c",
             "-o", dir + "/prog.elf",
         ])
         let compileSeconds = Date().timeIntervalSince(started)
-        try writeFileAtomically(input.data.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, to: dir + "/input.bin")
+        let inputBytes = quantizedInput.map { q in input.data.map { UInt8(quantizeLinear($0, q)) } }
+            ?? input.data.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        try writeFileAtomically(inputBytes, to: dir + "/input.bin")
         try? FileManager.default.removeItem(atPath: dir + "/logits.bin")
         let runStarted = Date()
         let r = try runProcess("timeout", ["900", Target.qemuSystemArm, "-M", board.machine, "-nographic", "-monitor", "none", "-serial", "none",

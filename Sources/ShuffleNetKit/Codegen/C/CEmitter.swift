@@ -31,13 +31,21 @@ public struct CEmitter {
             "PREFIX": prefix, "SPEC": program.spec.name, "SUMMARY": program.summary,
             "INT8_DECLARATIONS": int8 ? "\nextern const int8_t \(prefix)_weights_s8[\(max(1, program.weightsS8.count))];"
                 + "\nextern const int32_t \(prefix)_weights_s32[\(max(1, program.weightsS32.count))];" : "",
-            "INT8_POINTERS": int8 ? "\n    uint8_t *const Q = (uint8_t *)arena;\n    const int8_t *const WB = \(prefix)_weights_s8;"
-                + "\n    const int32_t *const WI = \(prefix)_weights_s32;\n    (void)A;\n    (void)WI;" : "",
             "WEIGHT_COUNT": "\(program.weights.count)",
             "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
             "TABLES": tables,
-            "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body,
-            "MAIN": try fillTemplate("c/main.c.in", ["PREFIX": prefix, "PREFIX_UPPER": upper]),
+            // int8: the float and the quantized-image entry points share one function of layers.
+            "INFER": try fillTemplate(int8 ? "c/infer_int8.c.in" : "c/infer.c.in",
+                                      ["PREFIX": prefix, "BODY": body.hasSuffix("\n") ? String(body.dropLast()) : body]),
+            "MAIN": try fillTemplate("c/main.c.in", [
+                "PREFIX": prefix, "PREFIX_UPPER": upper,
+                // int8: a uint8 .npy goes to PREFIX_infer_quantized.
+                "QUANTIZED_USAGE": int8 ? "\n * A uint8 .npy is taken as the image already quantized (see \(upper)_INPUT_SCALE in the header)\n * and goes to \(prefix)_infer_quantized." : "",
+                "QUANTIZED_BUFFER": int8 ? "\n    static uint8_t input_q[\(upper)_INPUT_SIZE];" : "",
+                "QUANTIZED_IMAGE": int8 ? "input_q" : "NULL",
+                "INFER_CALL": int8 ? "(quantized ? \(prefix)_infer_quantized(input_q, logits, arena) : \(prefix)_infer(input, logits, arena))"
+                    : "\(prefix)_infer(input, logits, arena)",
+            ]),
         ])
         return [("\(prefix).h", try header(program)), ("\(prefix).c", source),
                 ("\(prefix)_weights.c", try weightsFile(program, weightSource: weightSource, codeFile: "\(prefix).c"))]
@@ -53,6 +61,12 @@ public struct CEmitter {
             "INPUT_SIZE": "\(program.inputCount)", "CLASSES": "\(program.outputCount)",
             "ARENA_BYTES": "\(program.arenaBytes)", "LOWER_BOUND": "\(program.lowerBound) bytes",
             "STACK_BYTES_MAX": "\(Self.stackBytesMax)",
+            "QUANTIZED_INCLUDE": program.inputQuantization == nil ? "" : "\n\n#include <stdint.h>",
+            "QUANTIZED_INPUT": try program.inputQuantization.map { q in
+                try fillTemplate("c/header_quantized_input.h.in", [
+                    "PREFIX": prefix, "PREFIX_UPPER": prefix.uppercased(), "SCALE": "\(q.scale)f", "ZERO_POINT": "\(q.zeroPoint)",
+                ])
+            } ?? "",
         ])
     }
 
