@@ -50,6 +50,13 @@ final class WorkQueue: @unchecked Sendable {
 /// arrays): with all kernels inlined into one function, gcc takes minutes per file otherwise.
 /// A failing spec is rebuilt with UBSan's runtime so the report says what and where.
 ///
+/// int8 (`testEmittedInt8CodeIsMemorySafe`): the ONNX Model Zoo's int8 v2-1.0x on the cat
+/// photo, with the same checks but TSan: ASan+UBSan at both vector widths, valgrind, the
+/// stack bound at -O2, -O3, -O2 -march=native and -O3 -march=native (guard driver at -O2 and
+/// -O3 -march=native). Each run calls both entry points (the float image, and the image
+/// quantized by the test with QuantizeLinear's formula, its guard zones too), and both must
+/// give the interpreter's logits bit for bit.
+///
 /// The weights are linked as the exact float32 blob the weights file spells out
 /// (`.incbin` of `LayerProgram.weights`): compiling 15 weights files of up to 100 MB of C
 /// takes minutes and tests nothing about memory safety (CBackendTests compiles them).
@@ -81,6 +88,30 @@ final class CSafetyTests: XCTestCase {
         var failures: [String] = []
         var row: [String: String] = [:]
         var stack: [String: Int] = [:]
+    }
+
+    /// The int8 network's name in the report.
+    static let int8Name = "zoo-int8"
+
+    func testEmittedInt8CodeIsMemorySafe() throws {
+        let gcc = "gcc"
+        guard (try? runProcess(gcc, ["--version"]))?.status == 0 else { throw XCTSkip("gcc is not installed") }
+        let haveValgrind = (try? runProcess("valgrind", ["--version"]))?.status == 0
+        if !haveValgrind { print("CSafety: valgrind not found; its runs are skipped") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sn-safety8-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spec = try XCTUnwrap(BuiltinSpecs.named("v2-1.0x"))
+        let graph = try loadQuantizedOnnxNetwork(spec, path: try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx"))
+        let input = try Npy.read(path: try Fixtures.path("onnx/cat.npy"))
+        let started = Date()
+        let o = Self.check(spec, in: root + "/zoo", gcc: gcc, valgrind: haveValgrind, int8: (Self.int8Name, graph, input))
+        let columns = ["asan+ubsan", "asan+ubsan native", "valgrind", "guard O2", "guard O3 native", "stack O2", "stack O3", "stack O2 native", "stack O3 native", "seconds"]
+        print("| network | " + columns.joined(separator: " | ") + " |")
+        print("| \(o.spec) | " + columns.map { o.row[$0] ?? "-" }.joined(separator: " | ") + " |")
+        print("CSafety int8: \(String(format: "%.0f", Date().timeIntervalSince(started))) s; largest stack \(o.stack.values.max() ?? 0) bytes (bound \(CEmitter.stackBytesMax))")
+        for f in o.failures { XCTFail("\(o.spec): \(f)") }
+        XCTAssertEqual(o.stack.count, Self.stackFlags.count, "every stack build was measured")
     }
 
     func testEmittedCodeIsMemorySafe() throws {
@@ -124,13 +155,17 @@ final class CSafetyTests: XCTestCase {
         XCTAssertEqual(outcomes.count, specs.count)
     }
 
-    /// Everything for one spec; failures are collected, not asserted (this runs on a worker thread).
-    static func check(_ spec: NetworkSpec, in dir: String, gcc: String, valgrind: Bool) -> Outcome {
-        var o = Outcome(spec: spec.name)
+    /// Everything for one spec (its seeded fp32 network, or with `int8` a quantized graph and
+    /// its input, under that name: every check but TSan, at every flag set); failures are
+    /// collected, not asserted (this runs on a worker thread).
+    static func check(_ spec: NetworkSpec, in dir: String, gcc: String, valgrind: Bool,
+                      int8: (name: String, graph: Graph, input: Tensor)? = nil) -> Outcome {
+        var o = Outcome(spec: int8?.name ?? spec.name)
         let started = Date()
+        let full = Self.full || int8 != nil
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let graph = try optimize(try loadNetwork(spec, weights: nil))
+            let graph = try int8?.graph ?? optimize(try loadNetwork(spec, weights: nil))
             let program = try LayerProgram(graph: graph)
             let prefix = defaultPrefix(for: spec)
             let files = try CEmitter(prefix: prefix).emit(program, weightSource: "seeded")
@@ -144,25 +179,39 @@ final class CSafetyTests: XCTestCase {
 
             // Weights: the blob, assembled once.
             try writeFileAtomically(floatBytes(program.weights), to: dir + "/weights.bin")
-            try writeFileAtomically(Array(blobSource(prefix: prefix, count: program.weights.count, path: dir + "/weights.bin").utf8),
+            try writeFileAtomically(Array(blobSource(symbol: "\(prefix)_weights", bytes: 4 * program.weights.count, path: dir + "/weights.bin").utf8),
                                     to: dir + "/weights_blob.c")
             try compile(gcc, ["-c", dir + "/weights_blob.c", "-o", dir + "/weights.o"])
             // Input and the interpreter's answer.
-            let input = SeededWeights.input(for: spec)
+            let input = int8?.input ?? SeededWeights.input(for: spec)
             try writeFileAtomically(floatBytes(input.data), to: dir + "/input.bin")
+            var quantizedInput: [String] = [], blobs: [String] = []
+            if program.inputQuantization != nil, let q = graph.nodes[0].quantization?.output {
+                // The image as the quantized entry point takes it, and the integer weights.
+                try writeFileAtomically(referenceQuantize(input.data, q), to: dir + "/input_q.bin")
+                quantizedInput = [dir + "/input_q.bin"]
+                try writeFileAtomically(program.weightsS8.map { UInt8(bitPattern: $0) }, to: dir + "/weights_s8.bin")
+                try writeFileAtomically(program.weightsS32.flatMap { v in withUnsafeBytes(of: v.littleEndian, Array.init) }, to: dir + "/weights_s32.bin")
+                for (symbol, count, file) in [("\(prefix)_weights_s8", program.weightsS8.count, "weights_s8"), ("\(prefix)_weights_s32", 4 * program.weightsS32.count, "weights_s32")] {
+                    try writeFileAtomically(Array(blobSource(symbol: symbol, bytes: count, path: dir + "/\(file).bin").utf8), to: dir + "/\(file)_blob.c")
+                    try compile(gcc, ["-c", dir + "/\(file)_blob.c", "-o", dir + "/\(file).o"])
+                    blobs.append(dir + "/\(file).o")
+                }
+            }
             let expected = try Interpreter(graph: graph).run(input).data
             try writeFileAtomically(Array(driverSource(prefix: prefix).utf8), to: dir + "/driver.c")
 
             let code = dir + "/\(prefix).c"
             let driver = ["-std=c11", "-g", "-fno-var-tracking", "-Wall", "-Wextra", "-Werror", "-I", dir, dir + "/driver.c"]
-            let link = [dir + "/weights.o", "-lm"]
+                + (quantizedInput.isEmpty ? [] : ["-DSN_QUANTIZED_INPUT"])
+            let link = [dir + "/weights.o"] + blobs + ["-lm"]
             /// Builds `sources` (the code file or its object) with the driver and runs it; nil when it passed.
             func run(_ label: String, flags: [String], sources: [String], wrapper: [String] = []) throws -> String? {
                 let t0 = Date()
                 let exe = dir + "/prog-" + String(label.map { $0.isLetter || $0.isNumber ? $0 : "-" })
                 try compile(gcc, flags + driver + sources + link + ["-o", exe])
                 let out = dir + "/logits-\(exe.split(separator: "/").last!).bin"
-                let argv = wrapper + [exe, dir + "/input.bin", out]
+                let argv = wrapper + [exe, dir + "/input.bin", out] + quantizedInput
                 let r = try runProcess(argv[0], Array(argv.dropFirst()))
                 guard r.status == 0, r.stdout.contains("ok") else {
                     o.row[label] = "FAIL"
@@ -170,7 +219,9 @@ final class CSafetyTests: XCTestCase {
                 }
                 let logits = try readFloats(out)
                 let err = relativeError(logits, expected)
-                if err > 1e-4 || top(5, logits) != top(5, expected) {
+                // int8: bit for bit.
+                let exact = int8 == nil || logits.map(\.bitPattern) == expected.map(\.bitPattern)
+                if err > 1e-4 || top(5, logits) != top(5, expected) || !exact {
                     o.row[label] = "FAIL"
                     return "\(label): differs from the interpreter (max diff / max|logit| = \(err))"
                 }
@@ -199,7 +250,7 @@ final class CSafetyTests: XCTestCase {
                 try check("valgrind", flags: ["-O1", "-DSN_VALGRIND"], sources: [code],
                           wrapper: ["valgrind", "-q", "--error-exitcode=1", "--leak-check=no"])
             }
-            if full || threadSpecs.contains(spec.name) {
+            if int8 == nil && (full || threadSpecs.contains(spec.name)) {
                 try check("tsan", flags: ["-O1", "-fsanitize=thread", "-pthread", "-DSN_THREADS"], sources: [code])
             }
             for flags in full ? stackFlags : stackSpecs[spec.name] ?? [] {
@@ -256,15 +307,16 @@ final class CSafetyTests: XCTestCase {
         }
     }
 
-    /// `PREFIX_weights` as a 64-byte-aligned read-only object holding the blob's bytes.
-    static func blobSource(prefix: String, count: Int, path: String) -> String {
+    /// `symbol` (`PREFIX_weights`, or an int8 network's `_s8` and `_s32` arrays) as a
+    /// 64-byte-aligned read-only object holding the blob's bytes.
+    static func blobSource(symbol: String, bytes: Int, path: String) -> String {
         """
         __asm__(".section .rodata\\n"
                 ".balign 64\\n"
-                ".globl \(prefix)_weights\\n"
-                ".type \(prefix)_weights, @object\\n"
-                ".size \(prefix)_weights, \(count * 4)\\n"
-                "\(prefix)_weights:\\n"
+                ".globl \(symbol)\\n"
+                ".type \(symbol), @object\\n"
+                ".size \(symbol), \(bytes)\\n"
+                "\(symbol):\\n"
                 ".incbin \\"\(path)\\"\\n"
                 ".previous\\n");
 
@@ -273,6 +325,9 @@ final class CSafetyTests: XCTestCase {
 
     /// The driver: `prog input.bin logits.bin` runs PREFIX_infer once (or, with
     /// SN_THREADS, twice in each of two threads with their own arenas) and checks the guards.
+    /// With SN_QUANTIZED_INPUT (int8), `prog input.bin logits.bin input_q.bin` then also runs
+    /// PREFIX_infer_quantized on the uint8 image, in guard zones of its own and the same
+    /// arena, and its logits must equal the float call's bit for bit.
     static func driverSource(prefix: String) -> String {
         let upper = prefix.uppercased()
         return """
@@ -333,6 +388,10 @@ final class CSafetyTests: XCTestCase {
 
         static float *input;
         static float copy[\(upper)_INPUT_SIZE];
+        #ifdef SN_QUANTIZED_INPUT
+        #define Q_BYTES ((size_t)\(upper)_INPUT_SIZE)
+        static unsigned char copy_q[\(upper)_INPUT_SIZE];
+        #endif
 
         typedef struct { unsigned char *arena; float *logits; int status; } job;
 
@@ -345,7 +404,7 @@ final class CSafetyTests: XCTestCase {
         #endif
 
         int main(int argc, char **argv) {
-            if (argc != 3) { fprintf(stderr, "usage: %s input.bin logits.bin\\n", argv[0]); return 2; }
+            if (argc < 3) { fprintf(stderr, "usage: %s input.bin logits.bin\\n", argv[0]); return 2; }
             input = (float *)guarded(IN_BYTES);
             FILE *f = fopen(argv[1], "rb");
             if (!f || fread(input, 1, IN_BYTES, f) != IN_BYTES || fgetc(f) != EOF) { fprintf(stderr, "bad input\\n"); return 2; }
@@ -376,6 +435,26 @@ final class CSafetyTests: XCTestCase {
             }
             ok &= guard_intact((unsigned char *)input, IN_BYTES, "input");
             if (memcmp(copy, input, IN_BYTES) != 0) { fprintf(stderr, "the input was modified\\n"); ok = 0; }
+        #ifdef SN_QUANTIZED_INPUT
+            if (argc != 4) { fprintf(stderr, "usage: %s input.bin logits.bin input_q.bin\\n", argv[0]); return 2; }
+            unsigned char *image_q = guarded(Q_BYTES);
+            float *logits_q = (float *)guarded(OUT_BYTES);
+            f = fopen(argv[3], "rb");
+            if (!f || fread(image_q, 1, Q_BYTES, f) != Q_BYTES || fgetc(f) != EOF) { fprintf(stderr, "bad quantized input\\n"); return 2; }
+            fclose(f);
+            memcpy(copy_q, image_q, Q_BYTES);
+            const int status_q = \(prefix)_infer_quantized(image_q, logits_q, jobs[0].arena);
+            if (status_q != 0) { fprintf(stderr, "infer_quantized returned %d\\n", status_q); ok = 0; }
+            ok &= guard_intact(jobs[0].arena, ARENA, "arena (quantized)");
+            ok &= guard_intact((unsigned char *)logits_q, OUT_BYTES, "logits (quantized)");
+            ok &= guard_intact(image_q, Q_BYTES, "quantized input");
+            if (memcmp(copy_q, image_q, Q_BYTES) != 0) { fprintf(stderr, "the quantized input was modified\\n"); ok = 0; }
+            if (memcmp(logits_q, jobs[0].logits, OUT_BYTES) != 0) { fprintf(stderr, "the two entry points disagree\\n"); ok = 0; }
+            free(image_q);
+            free(logits_q);
+        #else
+            if (argc != 3) { fprintf(stderr, "usage: %s input.bin logits.bin\\n", argv[0]); return 2; }
+        #endif
             if (n == 2 && memcmp(jobs[0].logits, jobs[1].logits, OUT_BYTES) != 0) {
                 fprintf(stderr, "the two threads disagree\\n");
                 ok = 0;

@@ -20,6 +20,14 @@ func top(_ k: Int, _ x: [Float]) -> [Int] {
     Array(x.indices.sorted { x[$0] > x[$1] || (x[$0] == x[$1] && $0 < $1) }.prefix(k))
 }
 
+/// An image as an int8 network's quantized entry point takes it, by ONNX's QuantizeLinear
+/// written out here (not the code under test's): x / scale in float32, rounded half to
+/// even, plus the zero point, saturated to uint8.
+func referenceQuantize(_ x: [Float], _ p: ActivationQuantization) -> [UInt8] {
+    precondition(p.type == .uint8)
+    return x.map { UInt8(max(0, min(255, ($0 / p.scale).rounded(.toNearestOrEven) + Float(p.zeroPoint)))) }
+}
+
 func seededGraph(_ name: String) throws -> Graph {
     try bindWeights(try buildGraph(try XCTUnwrap(BuiltinSpecs.named(name))), path: nil)
 }

@@ -60,8 +60,7 @@ final class Int8CBackendTests: XCTestCase {
             let x = try Npy.read(path: image)
             let expected = try engine.run(x).data
             let quantized = dir + "/\(photo).u8.npy"
-            try writeUInt8Npy(x.data.map { UInt8(max(0, min(255, ($0 / input.scale).rounded(.toNearestOrEven) + Float(input.zeroPoint)))) },
-                              shape: x.shape, to: quantized)
+            try writeUInt8Npy(referenceQuantize(x.data, input), shape: x.shape, to: quantized)
             return [(image, expected), (quantized, expected)]
         }
         try emitBuildRun(graph, prefix: "zoo8", images: images, builds: [("gcc", Self.strict), ("gcc", ["-std=c11", "-O3", "-march=native"])])

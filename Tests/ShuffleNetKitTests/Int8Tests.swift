@@ -252,4 +252,21 @@ final class Int8Tests: XCTestCase {
         try cli(["info", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8"], 0, "int8: weights 2,298,236 bytes, arena 348,096 bytes")
         try cli(["classify", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8", "--input", cat], 0, "281")
     }
+
+    /// `classify --engine c --precision int8` (the CLI builds the emitted int8 C with cc -O3
+    /// -march=native and runs it) on the chelsea photo: the top 5 classes and their logits
+    /// are ONNX Runtime's (the committed fixture), top-1 285 (Egyptian cat).
+    func testClassifyWithTheEmittedInt8C() throws {
+        let url = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("shufflenet-gen")
+        guard FileManager.default.isExecutableFile(atPath: url.path) else { throw XCTSkip("shufflenet-gen not built") }
+        let r = try runProcess(url.path, ["classify", "--spec", "v2-1.0x", "--weights", try onnx(Self.zoo), "--precision", "int8",
+                                          "--input", try onnx("chelsea.npy"), "--engine", "c", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try JSONDecoder().decode(ClassificationReport.self, from: Data(r.stdout.utf8))
+        let ort = try Npy.read(path: try onnx("chelsea.ort-logits.npy")).data
+        let expected = top(5, ort)
+        XCTAssertEqual(expected.first, 285)
+        XCTAssertEqual(report.top.map(\.index), expected)
+        XCTAssertEqual(report.top.map(\.logit), expected.map { ort[$0] })
+    }
 }
