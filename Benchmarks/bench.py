@@ -5,7 +5,7 @@ pick, measured side by side in one run on one machine, single thread, batch 1.
     python3 Benchmarks/bench.py                  # full run: 7 networks + the int8 rows
     python3 Benchmarks/bench.py --networks v2-1.0x v1-g3-1.0x --engines c,onnxruntime,openvino
     python3 Benchmarks/bench.py --int8           # only the int8 rows (real trained weights, cat photo)
-    python3 Benchmarks/bench.py --quick          # smoke test (CI): v2-0.5x, a few runs
+    python3 Benchmarks/bench.py --quick          # smoke test (CI): v2-0.5x and our int8 C, a few runs
 
 Engines run interleaved in rounds (A B C A B C ...) so drift hits all alike; ratios are
 taken round by round and their median reported. The anchors (PyTorch, ONNX Runtime,
@@ -557,13 +557,21 @@ def int8_section(gen, scratch, probe, args):
     notes.append("reference: cat.torch-fp32-logits.npy (torchvision running the QDQ weights dequantized, float32); "
                  f"top-1 {top1(fp32_ref)}; the int8 rows must give the same top-1 and stay within "
                  f"{INT8_TOLERANCE:g} x max|logit| of it, the float32 rows within {FP32_TOLERANCE:g}")
-    # Our fp32 C on the same weights (dequantized by shufflenet-gen's ONNX loader).
-    if wanted(args, "c"):
+    # Our fp32 C on the same weights (dequantized by shufflenet-gen's ONNX loader); not in
+    # --quick, which keeps to our int8 C.
+    if wanted(args, "c") and not args.quick:
         programs.append(emitted_c("C -O3 -march=native, fp32 (QDQ weights dequantized)", gen,
                                   ["--spec", "v2-1.0x", "--weights", qdq], cat, d, build_times=build_times))
-        # The int8 C of shufflenet-gen goes here when it exists, e.g.:
-        # programs.append(emitted_c("C -O3 -march=native, int8", gen, ["--spec", "v2-1.0x", "--weights", qdq, "--int8"], cat, d, build_times=build_times))
     programs = check_programs(programs, fp32_ref, FP32_TOLERANCE, notes)
+    # Our int8 C, with the file's own quantization: it must give the stored ONNX Runtime
+    # int8 logits exactly (tolerance 0; they equal ONNX's reference evaluator), or it is not timed.
+    if wanted(args, "c"):
+        int8_c = emitted_c("C -O3 -march=native, int8 (the file's quantization)", gen,
+                           ["--spec", "v2-1.0x", "--weights", qdq, "--precision", "int8"], cat, d, build_times=build_times)
+        kept = check_programs([int8_c], ort_ref, 0.0, notes)
+        if kept:
+            notes.append(f"{int8_c.name}: equal to the stored ORT int8 logits (cat.ort-logits.npy), all {len(ort_ref)} values")
+        programs += kept
     if wanted(args, "onnxruntime"):
         if have(MAIN_PY, ["onnxruntime"]):
             w = start_worker("ONNX Runtime int8 QDQ (1 thread)", MAIN_PY, "onnxruntime", qdq, cat, f"{d}/logits-ort-int8.npy",
@@ -645,7 +653,7 @@ def wanted(args, key):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke test: v2-0.5x, few runs, no int8 rows")
+    ap.add_argument("--quick", action="store_true", help="smoke test: v2-0.5x, few runs, the int8 rows without our fp32 C")
     ap.add_argument("--int8", action="store_true", help="only the int8 rows")
     ap.add_argument("--no-int8", action="store_true", help="no int8 rows in a full run")
     ap.add_argument("--peak", type=float, default=None,
@@ -691,7 +699,8 @@ def main():
     try:
         for spec in specs:
             sections.append(fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_state))
-        if args.int8 or not (args.quick or args.no_int8):
+        # --quick runs the int8 section too (our int8 C; anchors unless hidden) as a smoke test.
+        if args.int8 or args.quick or not args.no_int8:
             s = int8_section(gen, scratch, probe, args)
             if s is not None:
                 sections.append(s)
