@@ -599,7 +599,9 @@ int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
 #include <stdlib.h>
 #include <time.h>
 
-static int sn_read_npy(const char *path, float *data, size_t count) {
+/* Reads a float32 image into `data`, or, if `bytes` is not NULL, a uint8 one into `bytes`:
+ * 0 (float32), 1 (uint8) or -1 (error, said on stderr). */
+static int sn_read_npy(const char *path, float *data, uint8_t *bytes, size_t count) {
     FILE *f = fopen(path, "rb");
     if (!f) { fprintf(stderr, "error: cannot open %s\n", path); return -1; }
     unsigned char head[10];
@@ -612,16 +614,17 @@ static int sn_read_npy(const char *path, float *data, size_t count) {
         fprintf(stderr, "error: %s: truncated header\n", path); fclose(f); return -1;
     }
     header[hlen] = 0;
-    if (!strstr(header, "'descr': '<f4'") || !strstr(header, "'fortran_order': False")) {
-        fprintf(stderr, "error: %s: expected little-endian float32 in C order\n", path); fclose(f); return -1;
+    const int u8 = bytes != NULL && strstr(header, "'descr': '|u1'") != NULL;
+    if ((!u8 && !strstr(header, "'descr': '<f4'")) || !strstr(header, "'fortran_order': False")) {
+        fprintf(stderr, "error: %s: expected little-endian float32%s in C order\n", path, bytes ? " or uint8" : ""); fclose(f); return -1;
     }
-    size_t got = fread(data, sizeof(float), count, f);
+    size_t got = u8 ? fread(bytes, 1, count, f) : fread(data, sizeof(float), count, f);
     int extra = fgetc(f);
     fclose(f);
     if (got != count || extra != EOF) {
-        fprintf(stderr, "error: %s: expected %zu float32 values\n", path, count); return -1;
+        fprintf(stderr, "error: %s: expected %zu %s values\n", path, count, u8 ? "uint8" : "float32"); return -1;
     }
-    return 0;
+    return u8;
 }
 
 static int sn_write_npy(const char *path, const float *data, size_t count) {
@@ -662,7 +665,8 @@ int main(int argc, char **argv) {
     static float logits[SHUFFLENET_V2_1_0X_OUTPUT_SIZE];
     void *arena = aligned_alloc(64, (SHUFFLENET_V2_1_0X_ARENA_BYTES + 63) / 64 * 64);
     if (!arena) { fprintf(stderr, "error: cannot allocate the arena\n"); return 1; }
-    if (sn_read_npy(argv[1], input, SHUFFLENET_V2_1_0X_INPUT_SIZE) != 0) { free(arena); return 1; }
+    const int quantized = sn_read_npy(argv[1], input, NULL, SHUFFLENET_V2_1_0X_INPUT_SIZE);
+    if (quantized < 0) { free(arena); return 1; }
     if (shufflenet_v2_1_0x_infer(input, logits, arena) != 0) { fprintf(stderr, "error: inference failed\n"); free(arena); return 1; }
     if (argc == 4) {
         int runs = atoi(argv[3]);
