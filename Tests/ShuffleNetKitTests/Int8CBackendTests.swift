@@ -31,14 +31,21 @@ final class Int8CBackendTests: XCTestCase {
             try CToolchain(compiler: build.compiler).build(["\(out)/\(prefix).c", "\(out)/\(prefix)_weights.c"], output: binary,
                                                            flags: build.flags + ["-DSHUFFLENET_MAIN"])
             for (image, expected) in images {
+                let what = "\(prefix) \(build.compiler) \(build.flags.joined(separator: " ")) on \(image)"
                 let r = try runProcess(binary, [image, out + "/logits.npy"])
-                XCTAssertEqual(r.status, 0, r.stderr)
-                XCTAssertEqual(r.stderr, "")
+                XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
+                XCTAssertEqual(r.stderr, "", what)
                 let logits = try Npy.read(path: out + "/logits.npy").data
-                XCTAssertEqual(logits.map(\.bitPattern), expected.map(\.bitPattern),
-                               "\(prefix) \(build.compiler) \(build.flags.joined(separator: " ")) on \(image)")
+                XCTAssertEqual(logits.count, expected.count, what)
+                // Say where they differ: a CI log keeps only the tail of the output.
+                let differing = zip(logits, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1.bitPattern }
+                if let first = differing.first {
+                    XCTFail("\(what): \(differing.count) of \(expected.count) logits differ from the interpreter's; first at \(first.offset): "
+                            + "\(first.element.0) vs \(first.element.1)")
+                }
             }
-            print("int8 C \(prefix): \(build.compiler) \(build.flags.joined(separator: " ")): bit-identical on \(images.count) image(s)")
+            print("int8 C \(prefix): \(build.compiler) \(build.flags.joined(separator: " ")): "
+                  + ((testRun?.failureCount ?? 0) == 0 ? "bit-identical" : "FAILED") + " on \(images.count) image(s)")
         }
     }
 
