@@ -20,8 +20,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* All weights, in one read-only array (1852992 floats); see shufflenet_v1_g3_1_0x_weights.c. */
-extern const float shufflenet_v1_g3_1_0x_weights[1852992];
+/* The weights, read-only, defined in shufflenet_v1_g3_1_0x_weights.c. */
+/* 1852992 float values stored as the bytes of one string literal (see shufflenet_v1_g3_1_0x_weights.c). */
+union shufflenet_v1_g3_1_0x_weights_blob { unsigned char bytes[7411969]; float values[1852992]; };
+extern const union shufflenet_v1_g3_1_0x_weights_blob shufflenet_v1_g3_1_0x_weights;
 
 /* ---- kernels: generic in shape, called with constants; see the layer list below ---- */
 
@@ -32,13 +34,24 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 #define SN_INLINE static inline
 #define SN_RESTRICT
 #endif
-/* The kernels are inlined into infer with their constant arguments: the fastest code, but
- * one huge function that gcc -O3 takes 20 s to 2 minutes over. -DSHUFFLENET_FAST_COMPILE
- * keeps them out of line: a build in seconds, code about 15% slower. */
+/* Each layer shape has a function of its own (after the kernels) that runs its kernel with
+ * that shape's constants: the kernel is inlined there, and the compiler folds the constants
+ * into its loops; infer calls those functions, so its stack is its deepest callee's.
+ * -DSHUFFLENET_FAST_COMPILE keeps the kernels out of line as well: smaller code (what the
+ * Cortex-M targets build) and a faster build, slower loops. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(SHUFFLENET_FAST_COMPILE)
 #define SN_KERNEL static __attribute__((noinline))
 #else
 #define SN_KERNEL SN_INLINE
+#endif
+/* noclone: gcc would otherwise compile a copy of a layer function for every call whose
+ * weight offsets it can see, undoing the point of sharing it. */
+#if defined(__clang__)
+#define SN_LAYER static __attribute__((noinline))
+#elif defined(__GNUC__)
+#define SN_LAYER static __attribute__((noinline, noclone))
+#else
+#define SN_LAYER static
 #endif
 
 /* a * b + c as one fused multiply-add wherever the target has one, whatever the -std mode:
@@ -74,17 +87,24 @@ extern const float shufflenet_v1_g3_1_0x_weights[1852992];
 /* Unrolls a loop over a register tile's rows or vectors before scalar replacement, so a
  * tile lives in registers, not in infer's stack frame. */
 #define SN_UNROLL _Pragma("GCC unroll 8")
-/* Helium has 8 vector registers (SSE, AVX and NEON 16 or 32): the register tiles sized for
- * 16 would spill into infer's stack frame (9 KB on a Cortex-M55), so it gets the smallest. */
+/* Vector registers: 8 with Helium, 16 with SSE and AVX, 32 with AVX-512 and AArch64's NEON.
+ * A register tile must fit them with its inputs, or the compiler keeps accumulators in
+ * memory and every step of k loads and stores them (AVX's 4x4 tile did: 16 accumulators,
+ * 4 inputs and a broadcast); Helium gets the smallest tiles (9 KB of stack otherwise). */
 #if defined(__ARM_FEATURE_MVE)
 #define SN_FEW_VECTOR_REGISTERS 1
+#elif defined(__AVX512F__) || defined(__aarch64__)
+#define SN_MANY_VECTOR_REGISTERS 1
 #endif
 typedef float sn_vec __attribute__((vector_size(SN_VEC * sizeof(float))));
 typedef int32_t sn_ivec __attribute__((vector_size(SN_VEC * sizeof(float))));
 
 SN_INLINE sn_vec sn_load(const float *p) { sn_vec v; memcpy(&v, p, sizeof v); return v; }
 SN_INLINE void sn_store(float *p, sn_vec v) { memcpy(p, &v, sizeof v); }
-SN_INLINE sn_vec sn_splat(float x) { sn_vec v = {0}; return v + x; }
+/* x - 0.0f is x for every x (signed zeros included), so compilers drop the subtraction and
+ * keep one broadcast, from memory when x is loaded; `(sn_vec){0} + x` cannot be dropped
+ * (-0.0f + 0.0f is +0.0f) and costs an addition per broadcast. */
+SN_INLINE sn_vec sn_splat(float x) { const sn_vec zero = {0}; return x - zero; }
 #endif
 
 SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
@@ -141,7 +161,7 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
 
 /* 1x1 convolution (one group) over P pixels: out[o] = act(bias[o] + sum_k w[o][k] in[k]
  * (+ out[o] when accumulating a residual in place)). Weights are packed as
- * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4, 2 and 1 vectors;
+ * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4 (or 3), 2 and 1 vectors;
  * each strip of all K input planes stays in L1 while every
  * output row block sweeps it. */
 SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
@@ -149,8 +169,13 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
                             float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
-#ifndef SN_FEW_VECTOR_REGISTERS
+    /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
+#if defined(SN_MANY_VECTOR_REGISTERS)
     SN_POINTWISE_BLOCK(4)
+#elif !defined(SN_FEW_VECTOR_REGISTERS)
+    SN_POINTWISE_BLOCK(3)
+#endif
+#ifndef SN_FEW_VECTOR_REGISTERS
     SN_POINTWISE_BLOCK(2)
 #endif
     SN_POINTWISE_BLOCK(1)
@@ -476,6 +501,128 @@ SN_KERNEL void sn_linear(const float *SN_RESTRICT in, const int32_t *in_idx, int
     }
 }
 
+/* ---- the layer shapes: each function runs its kernel with the constants of one shape;
+ * infer below calls them, one commented line per layer ---- */
+/* sn_conv_max_pool with C = 3, H = 224, Wd = 224, O = 24, K = 3, stride = 2, pad = 1, CH = 112, CW = 112, relu = 1, PK = 3, PS = 2, PP = 1, out_idx = NULL, OH = 56, OW = 56: 1 call */
+SN_LAYER void sn_conv_max_pool_1(const float *in, const float *w, const float *bias, float *out, float *ring) {
+    sn_conv_max_pool(in, 3, 224, 224, w, bias, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, out, NULL, 56, 56, ring);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 60, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 24, 3136, w, bias, 60, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 60, H = 56, Wd = 56, stride = 2, OH = 28, OW = 28, relu = 0: 1 call */
+SN_LAYER void sn_depthwise3x3_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 60, 56, 56, 2, w, bias, out, out_idx, 28, 28, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 72, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 20, 784, w, bias, 72, out, NULL, 0, 1);
+}
+
+/* sn_pool with in_idx = NULL, C = 24, H = 56, Wd = 56, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 28, OW = 28: 1 call */
+SN_LAYER void sn_pool_1(const float *in, float *out) {
+    sn_pool(in, NULL, 24, 56, 56, 3, 2, 1, 0, out, NULL, 28, 28);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 20, out_idx = NULL, accumulate = 0, relu = 1: 9 calls */
+SN_LAYER void sn_pointwise_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 80, 784, w, bias, 20, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 60, H = 28, Wd = 28, stride = 1, OH = 28, OW = 28, relu = 0: 3 calls */
+SN_LAYER void sn_depthwise3x3_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 60, 28, 28, 1, w, bias, out, out_idx, 28, 28, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 80, out_idx = NULL, accumulate = 1, relu = 1: 9 calls */
+SN_LAYER void sn_pointwise_4(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 20, 784, w, bias, 80, out, NULL, 1, 1);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 40, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 80, 784, w, bias, 40, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 120, H = 28, Wd = 28, stride = 2, OH = 14, OW = 14, relu = 0: 1 call */
+SN_LAYER void sn_depthwise3x3_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 120, 28, 28, 2, w, bias, out, out_idx, 14, 14, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 40, 196, w, bias, 80, out, NULL, 0, 1);
+}
+
+/* sn_pool with in_idx = NULL, C = 240, H = 28, Wd = 28, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 14, OW = 14: 1 call */
+SN_LAYER void sn_pool_2(const float *in, float *out) {
+    sn_pool(in, NULL, 240, 28, 28, 3, 2, 1, 0, out, NULL, 14, 14);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 40, out_idx = NULL, accumulate = 0, relu = 1: 21 calls */
+SN_LAYER void sn_pointwise_7(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 160, 196, w, bias, 40, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 120, H = 14, Wd = 14, stride = 1, OH = 14, OW = 14, relu = 0: 7 calls */
+SN_LAYER void sn_depthwise3x3_4(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 120, 14, 14, 1, w, bias, out, out_idx, 14, 14, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 160, out_idx = NULL, accumulate = 1, relu = 1: 21 calls */
+SN_LAYER void sn_pointwise_8(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 40, 196, w, bias, 160, out, NULL, 1, 1);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_9(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 160, 196, w, bias, 80, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 240, H = 14, Wd = 14, stride = 2, OH = 7, OW = 7, relu = 0: 1 call */
+SN_LAYER void sn_depthwise3x3_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 240, 14, 14, 2, w, bias, out, out_idx, 7, 7, 0, zero_row);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 80, P = 49, O = 160, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_channel_blocked_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, NULL, 80, 49, w, bias, 160, out, NULL, 0, 1);
+}
+
+/* sn_pool with in_idx = NULL, C = 480, H = 14, Wd = 14, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 7, OW = 7: 1 call */
+SN_LAYER void sn_pool_3(const float *in, float *out) {
+    sn_pool(in, NULL, 480, 14, 14, 3, 2, 1, 0, out, NULL, 7, 7);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 320, P = 49, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 9 calls */
+SN_LAYER void sn_pointwise_channel_blocked_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, NULL, 320, 49, w, bias, 80, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 240, H = 7, Wd = 7, stride = 1, OH = 7, OW = 7, relu = 0: 3 calls */
+SN_LAYER void sn_depthwise3x3_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const int32_t *out_idx, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 240, 7, 7, 1, w, bias, out, out_idx, 7, 7, 0, zero_row);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 80, P = 49, O = 320, out_idx = NULL, accumulate = 1, relu = 1: 9 calls */
+SN_LAYER void sn_pointwise_channel_blocked_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, NULL, 80, 49, w, bias, 320, out, NULL, 1, 1);
+}
+
+/* sn_global_avg_pool with in_idx = NULL, C = 960, P = 49, out_idx = NULL: 1 call */
+SN_LAYER void sn_global_avg_pool_1(const float *in, float *out) {
+    sn_global_avg_pool(in, NULL, 960, 49, out, NULL);
+}
+
+/* sn_linear with in_idx = NULL, K = 960, bias = NULL, O = 1000: 1 call */
+SN_LAYER void sn_linear_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, float *SN_RESTRICT out) {
+    sn_linear(in, NULL, 960, w, NULL, 1000, out);
+}
+
 /* Static channel maps: plane indices a layer reads or writes when they are not one run. */
 static const int32_t map0[60] = {0, 20, 40, 1, 21, 41, 2, 22, 42, 3, 23, 43, 4, 24, 44, 5, 25, 45, 6, 26, 46, 7, 27, 47, 8, 28, 48, 9, 29, 49, 10, 30, 50, 11, 31, 51, 12, 32, 52, 13, 33, 53, 14, 34, 54, 15, 35, 55, 16, 36, 56, 17, 37, 57, 18, 38, 58, 19, 39, 59};
 static const int32_t map1[120] = {0, 40, 80, 1, 41, 81, 2, 42, 82, 3, 43, 83, 4, 44, 84, 5, 45, 85, 6, 46, 86, 7, 47, 87, 8, 48, 88, 9, 49, 89, 10, 50, 90, 11, 51, 91, 12, 52, 92, 13, 53, 93, 14, 54, 94, 15, 55, 95, 16, 56, 96, 17, 57, 97, 18, 58, 98, 19, 59, 99, 20, 60, 100, 21, 61, 101, 22, 62, 102, 23, 63, 103, 24, 64, 104, 25, 65, 105, 26, 66, 106, 27, 67, 107, 28, 68, 108, 29, 69, 109, 30, 70, 110, 31, 71, 111, 32, 72, 112, 33, 73, 113, 34, 74, 114, 35, 75, 115, 36, 76, 116, 37, 77, 117, 38, 78, 118, 39, 79, 119};
@@ -486,177 +633,177 @@ static const float zero_row[56] = {0};
 int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) {
     if (input == NULL || logits == NULL || arena == NULL || ((uintptr_t)arena & 63u) != 0) return -1;
     float *const A = (float *)arena;
-    const float *const W = shufflenet_v1_g3_1_0x_weights;
+    const float *const W = shufflenet_v1_g3_1_0x_weights.values;
     /* first_conv+maxpool: conv+bias+relu 3->24 at 56x56 */
-    sn_conv_max_pool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 188160, NULL, 56, 56, A + 0);
+    sn_conv_max_pool_1(input, W + 32, W + 0, A + 188160, A + 0);
     /* stage2.0.pw1: conv+bias+relu 24->60 at 56x56 */
-    sn_pointwise(A + 188160, NULL, 24, 3136, W + 688, W + 2128, 60, A + 0, NULL, 0, 1);
+    sn_pointwise_1(A + 188160, W + 688, W + 2128, A + 0);
     /* stage2.0.dw: dwconv+bias 60->60 at 28x28; writes 60 planes in 60 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 60, 56, 56, 2, W + 2192, W + 2736, A + 263424, map0, 28, 28, 0, zero_row);
+    sn_depthwise3x3_1(A + 0, W + 2192, W + 2736, A + 263424, map0, zero_row);
     /* stage2.0.pw2: gconv+bias+relu 60->216 at 28x28; writes 24..239 of own buffer; owns 240 planes */
-    sn_pointwise(A + 263424, NULL, 20, 784, W + 2800, W + 4240, 72, A + 18816, NULL, 0, 1);
-    sn_pointwise(A + 279104, NULL, 20, 784, W + 4320, W + 5760, 72, A + 75264, NULL, 0, 1);
-    sn_pointwise(A + 294784, NULL, 20, 784, W + 5840, W + 7280, 72, A + 131712, NULL, 0, 1);
+    sn_pointwise_2(A + 263424, W + 2800, W + 4240, A + 18816);
+    sn_pointwise_2(A + 279104, W + 4320, W + 5760, A + 75264);
+    sn_pointwise_2(A + 294784, W + 5840, W + 7280, A + 131712);
     /* stage2.0.proj: avgpool 24->24 at 28x28; writes 0..23 of stage2.0.pw2 */
-    sn_pool(A + 188160, NULL, 24, 56, 56, 3, 2, 1, 0, A + 0, NULL, 28, 28);
+    sn_pool_1(A + 188160, A + 0);
     /* stage2.1.pw1: gconv+bias+relu 240->60 at 28x28 */
-    sn_pointwise(A + 0, NULL, 80, 784, W + 7360, W + 8960, 20, A + 188160, NULL, 0, 1);
-    sn_pointwise(A + 62720, NULL, 80, 784, W + 8992, W + 10592, 20, A + 203840, NULL, 0, 1);
-    sn_pointwise(A + 125440, NULL, 80, 784, W + 10624, W + 12224, 20, A + 219520, NULL, 0, 1);
+    sn_pointwise_3(A + 0, W + 7360, W + 8960, A + 188160);
+    sn_pointwise_3(A + 62720, W + 8992, W + 10592, A + 203840);
+    sn_pointwise_3(A + 125440, W + 10624, W + 12224, A + 219520);
     /* stage2.1.dw: dwconv+bias 60->60 at 28x28; writes 60 planes in 60 runs of own buffer */
-    sn_depthwise3x3(A + 188160, NULL, 60, 28, 28, 1, W + 12256, W + 12800, A + 235200, map0, 28, 28, 0, zero_row);
+    sn_depthwise3x3_2(A + 188160, W + 12256, W + 12800, A + 235200, map0, zero_row);
     /* stage2.1.pw2: gconv+bias+add+relu 60->240 at 28x28; writes 0..239 of stage2.0.pw2 */
-    sn_pointwise(A + 235200, NULL, 20, 784, W + 12864, W + 14464, 80, A + 0, NULL, 1, 1);
-    sn_pointwise(A + 250880, NULL, 20, 784, W + 14544, W + 16144, 80, A + 62720, NULL, 1, 1);
-    sn_pointwise(A + 266560, NULL, 20, 784, W + 16224, W + 17824, 80, A + 125440, NULL, 1, 1);
+    sn_pointwise_4(A + 235200, W + 12864, W + 14464, A + 0);
+    sn_pointwise_4(A + 250880, W + 14544, W + 16144, A + 62720);
+    sn_pointwise_4(A + 266560, W + 16224, W + 17824, A + 125440);
     /* stage2.2.pw1: gconv+bias+relu 240->60 at 28x28 */
-    sn_pointwise(A + 0, NULL, 80, 784, W + 17904, W + 19504, 20, A + 188160, NULL, 0, 1);
-    sn_pointwise(A + 62720, NULL, 80, 784, W + 19536, W + 21136, 20, A + 203840, NULL, 0, 1);
-    sn_pointwise(A + 125440, NULL, 80, 784, W + 21168, W + 22768, 20, A + 219520, NULL, 0, 1);
+    sn_pointwise_3(A + 0, W + 17904, W + 19504, A + 188160);
+    sn_pointwise_3(A + 62720, W + 19536, W + 21136, A + 203840);
+    sn_pointwise_3(A + 125440, W + 21168, W + 22768, A + 219520);
     /* stage2.2.dw: dwconv+bias 60->60 at 28x28; writes 60 planes in 60 runs of own buffer */
-    sn_depthwise3x3(A + 188160, NULL, 60, 28, 28, 1, W + 22800, W + 23344, A + 235200, map0, 28, 28, 0, zero_row);
+    sn_depthwise3x3_2(A + 188160, W + 22800, W + 23344, A + 235200, map0, zero_row);
     /* stage2.2.pw2: gconv+bias+add+relu 60->240 at 28x28; writes 0..239 of stage2.0.pw2 */
-    sn_pointwise(A + 235200, NULL, 20, 784, W + 23408, W + 25008, 80, A + 0, NULL, 1, 1);
-    sn_pointwise(A + 250880, NULL, 20, 784, W + 25088, W + 26688, 80, A + 62720, NULL, 1, 1);
-    sn_pointwise(A + 266560, NULL, 20, 784, W + 26768, W + 28368, 80, A + 125440, NULL, 1, 1);
+    sn_pointwise_4(A + 235200, W + 23408, W + 25008, A + 0);
+    sn_pointwise_4(A + 250880, W + 25088, W + 26688, A + 62720);
+    sn_pointwise_4(A + 266560, W + 26768, W + 28368, A + 125440);
     /* stage2.3.pw1: gconv+bias+relu 240->60 at 28x28 */
-    sn_pointwise(A + 0, NULL, 80, 784, W + 28448, W + 30048, 20, A + 188160, NULL, 0, 1);
-    sn_pointwise(A + 62720, NULL, 80, 784, W + 30080, W + 31680, 20, A + 203840, NULL, 0, 1);
-    sn_pointwise(A + 125440, NULL, 80, 784, W + 31712, W + 33312, 20, A + 219520, NULL, 0, 1);
+    sn_pointwise_3(A + 0, W + 28448, W + 30048, A + 188160);
+    sn_pointwise_3(A + 62720, W + 30080, W + 31680, A + 203840);
+    sn_pointwise_3(A + 125440, W + 31712, W + 33312, A + 219520);
     /* stage2.3.dw: dwconv+bias 60->60 at 28x28; writes 60 planes in 60 runs of own buffer */
-    sn_depthwise3x3(A + 188160, NULL, 60, 28, 28, 1, W + 33344, W + 33888, A + 235200, map0, 28, 28, 0, zero_row);
+    sn_depthwise3x3_2(A + 188160, W + 33344, W + 33888, A + 235200, map0, zero_row);
     /* stage2.3.pw2: gconv+bias+add+relu 60->240 at 28x28; writes 0..239 of stage2.0.pw2 */
-    sn_pointwise(A + 235200, NULL, 20, 784, W + 33952, W + 35552, 80, A + 0, NULL, 1, 1);
-    sn_pointwise(A + 250880, NULL, 20, 784, W + 35632, W + 37232, 80, A + 62720, NULL, 1, 1);
-    sn_pointwise(A + 266560, NULL, 20, 784, W + 37312, W + 38912, 80, A + 125440, NULL, 1, 1);
+    sn_pointwise_4(A + 235200, W + 33952, W + 35552, A + 0);
+    sn_pointwise_4(A + 250880, W + 35632, W + 37232, A + 62720);
+    sn_pointwise_4(A + 266560, W + 37312, W + 38912, A + 125440);
     /* stage3.0.pw1: gconv+bias+relu 240->120 at 28x28 */
-    sn_pointwise(A + 0, NULL, 80, 784, W + 38992, W + 42192, 40, A + 188160, NULL, 0, 1);
-    sn_pointwise(A + 62720, NULL, 80, 784, W + 42240, W + 45440, 40, A + 219520, NULL, 0, 1);
-    sn_pointwise(A + 125440, NULL, 80, 784, W + 45488, W + 48688, 40, A + 250880, NULL, 0, 1);
+    sn_pointwise_5(A + 0, W + 38992, W + 42192, A + 188160);
+    sn_pointwise_5(A + 62720, W + 42240, W + 45440, A + 219520);
+    sn_pointwise_5(A + 125440, W + 45488, W + 48688, A + 250880);
     /* stage3.0.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 188160, NULL, 120, 28, 28, 2, W + 48736, W + 49824, A + 282240, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_3(A + 188160, W + 48736, W + 49824, A + 282240, map1, zero_row);
     /* stage3.0.pw2: gconv+bias+relu 120->240 at 14x14; writes 240..479 of own buffer; owns 480 planes */
-    sn_pointwise(A + 282240, NULL, 40, 196, W + 49952, W + 53152, 80, A + 235200, NULL, 0, 1);
-    sn_pointwise(A + 290080, NULL, 40, 196, W + 53232, W + 56432, 80, A + 250880, NULL, 0, 1);
-    sn_pointwise(A + 297920, NULL, 40, 196, W + 56512, W + 59712, 80, A + 266560, NULL, 0, 1);
+    sn_pointwise_6(A + 282240, W + 49952, W + 53152, A + 235200);
+    sn_pointwise_6(A + 290080, W + 53232, W + 56432, A + 250880);
+    sn_pointwise_6(A + 297920, W + 56512, W + 59712, A + 266560);
     /* stage3.0.proj: avgpool 240->240 at 14x14; writes 0..239 of stage3.0.pw2 */
-    sn_pool(A + 0, NULL, 240, 28, 28, 3, 2, 1, 0, A + 188160, NULL, 14, 14);
+    sn_pool_2(A + 0, A + 188160);
     /* stage3.1.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 59792, W + 66192, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 66240, W + 72640, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 72688, W + 79088, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 59792, W + 66192, A + 0);
+    sn_pointwise_7(A + 219520, W + 66240, W + 72640, A + 7840);
+    sn_pointwise_7(A + 250880, W + 72688, W + 79088, A + 15680);
     /* stage3.1.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 79136, W + 80224, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 79136, W + 80224, A + 23520, map1, zero_row);
     /* stage3.1.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 80352, W + 86752, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 86912, W + 93312, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 93472, W + 99872, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 80352, W + 86752, A + 188160);
+    sn_pointwise_8(A + 31360, W + 86912, W + 93312, A + 219520);
+    sn_pointwise_8(A + 39200, W + 93472, W + 99872, A + 250880);
     /* stage3.2.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 100032, W + 106432, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 106480, W + 112880, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 112928, W + 119328, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 100032, W + 106432, A + 0);
+    sn_pointwise_7(A + 219520, W + 106480, W + 112880, A + 7840);
+    sn_pointwise_7(A + 250880, W + 112928, W + 119328, A + 15680);
     /* stage3.2.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 119376, W + 120464, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 119376, W + 120464, A + 23520, map1, zero_row);
     /* stage3.2.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 120592, W + 126992, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 127152, W + 133552, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 133712, W + 140112, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 120592, W + 126992, A + 188160);
+    sn_pointwise_8(A + 31360, W + 127152, W + 133552, A + 219520);
+    sn_pointwise_8(A + 39200, W + 133712, W + 140112, A + 250880);
     /* stage3.3.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 140272, W + 146672, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 146720, W + 153120, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 153168, W + 159568, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 140272, W + 146672, A + 0);
+    sn_pointwise_7(A + 219520, W + 146720, W + 153120, A + 7840);
+    sn_pointwise_7(A + 250880, W + 153168, W + 159568, A + 15680);
     /* stage3.3.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 159616, W + 160704, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 159616, W + 160704, A + 23520, map1, zero_row);
     /* stage3.3.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 160832, W + 167232, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 167392, W + 173792, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 173952, W + 180352, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 160832, W + 167232, A + 188160);
+    sn_pointwise_8(A + 31360, W + 167392, W + 173792, A + 219520);
+    sn_pointwise_8(A + 39200, W + 173952, W + 180352, A + 250880);
     /* stage3.4.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 180512, W + 186912, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 186960, W + 193360, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 193408, W + 199808, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 180512, W + 186912, A + 0);
+    sn_pointwise_7(A + 219520, W + 186960, W + 193360, A + 7840);
+    sn_pointwise_7(A + 250880, W + 193408, W + 199808, A + 15680);
     /* stage3.4.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 199856, W + 200944, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 199856, W + 200944, A + 23520, map1, zero_row);
     /* stage3.4.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 201072, W + 207472, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 207632, W + 214032, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 214192, W + 220592, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 201072, W + 207472, A + 188160);
+    sn_pointwise_8(A + 31360, W + 207632, W + 214032, A + 219520);
+    sn_pointwise_8(A + 39200, W + 214192, W + 220592, A + 250880);
     /* stage3.5.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 220752, W + 227152, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 227200, W + 233600, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 233648, W + 240048, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 220752, W + 227152, A + 0);
+    sn_pointwise_7(A + 219520, W + 227200, W + 233600, A + 7840);
+    sn_pointwise_7(A + 250880, W + 233648, W + 240048, A + 15680);
     /* stage3.5.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 240096, W + 241184, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 240096, W + 241184, A + 23520, map1, zero_row);
     /* stage3.5.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 241312, W + 247712, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 247872, W + 254272, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 254432, W + 260832, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 241312, W + 247712, A + 188160);
+    sn_pointwise_8(A + 31360, W + 247872, W + 254272, A + 219520);
+    sn_pointwise_8(A + 39200, W + 254432, W + 260832, A + 250880);
     /* stage3.6.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 260992, W + 267392, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 267440, W + 273840, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 273888, W + 280288, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 260992, W + 267392, A + 0);
+    sn_pointwise_7(A + 219520, W + 267440, W + 273840, A + 7840);
+    sn_pointwise_7(A + 250880, W + 273888, W + 280288, A + 15680);
     /* stage3.6.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 280336, W + 281424, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 280336, W + 281424, A + 23520, map1, zero_row);
     /* stage3.6.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 281552, W + 287952, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 288112, W + 294512, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 294672, W + 301072, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 281552, W + 287952, A + 188160);
+    sn_pointwise_8(A + 31360, W + 288112, W + 294512, A + 219520);
+    sn_pointwise_8(A + 39200, W + 294672, W + 301072, A + 250880);
     /* stage3.7.pw1: gconv+bias+relu 480->120 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 301232, W + 307632, 40, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 307680, W + 314080, 40, A + 7840, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 314128, W + 320528, 40, A + 15680, NULL, 0, 1);
+    sn_pointwise_7(A + 188160, W + 301232, W + 307632, A + 0);
+    sn_pointwise_7(A + 219520, W + 307680, W + 314080, A + 7840);
+    sn_pointwise_7(A + 250880, W + 314128, W + 320528, A + 15680);
     /* stage3.7.dw: dwconv+bias 120->120 at 14x14; writes 120 planes in 120 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 120, 14, 14, 1, W + 320576, W + 321664, A + 23520, map1, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 320576, W + 321664, A + 23520, map1, zero_row);
     /* stage3.7.pw2: gconv+bias+add+relu 120->480 at 14x14; writes 0..479 of stage3.0.pw2 */
-    sn_pointwise(A + 23520, NULL, 40, 196, W + 321792, W + 328192, 160, A + 188160, NULL, 1, 1);
-    sn_pointwise(A + 31360, NULL, 40, 196, W + 328352, W + 334752, 160, A + 219520, NULL, 1, 1);
-    sn_pointwise(A + 39200, NULL, 40, 196, W + 334912, W + 341312, 160, A + 250880, NULL, 1, 1);
+    sn_pointwise_8(A + 23520, W + 321792, W + 328192, A + 188160);
+    sn_pointwise_8(A + 31360, W + 328352, W + 334752, A + 219520);
+    sn_pointwise_8(A + 39200, W + 334912, W + 341312, A + 250880);
     /* stage4.0.pw1: gconv+bias+relu 480->240 at 14x14 */
-    sn_pointwise(A + 188160, NULL, 160, 196, W + 341472, W + 354272, 80, A + 0, NULL, 0, 1);
-    sn_pointwise(A + 219520, NULL, 160, 196, W + 354352, W + 367152, 80, A + 15680, NULL, 0, 1);
-    sn_pointwise(A + 250880, NULL, 160, 196, W + 367232, W + 380032, 80, A + 31360, NULL, 0, 1);
+    sn_pointwise_9(A + 188160, W + 341472, W + 354272, A + 0);
+    sn_pointwise_9(A + 219520, W + 354352, W + 367152, A + 15680);
+    sn_pointwise_9(A + 250880, W + 367232, W + 380032, A + 31360);
     /* stage4.0.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
-    sn_depthwise3x3(A + 0, NULL, 240, 14, 14, 2, W + 380112, W + 382272, A + 47040, map2, 7, 7, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 380112, W + 382272, A + 47040, map2, zero_row);
     /* stage4.0.pw2: gconv+bias+relu 240->480 at 7x7; writes 480..959 of own buffer; owns 960 planes */
-    sn_pointwise_channel_blocked(A + 47040, NULL, 80, 49, W + 382512, W + 395312, 160, A + 23520, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 50960, NULL, 80, 49, W + 395472, W + 408272, 160, A + 31360, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 54880, NULL, 80, 49, W + 408432, W + 421232, 160, A + 39200, NULL, 0, 1);
+    sn_pointwise_channel_blocked_1(A + 47040, W + 382512, W + 395312, A + 23520);
+    sn_pointwise_channel_blocked_1(A + 50960, W + 395472, W + 408272, A + 31360);
+    sn_pointwise_channel_blocked_1(A + 54880, W + 408432, W + 421232, A + 39200);
     /* stage4.0.proj: avgpool 480->480 at 7x7; writes 0..479 of stage4.0.pw2 */
-    sn_pool(A + 188160, NULL, 480, 14, 14, 3, 2, 1, 0, A + 0, NULL, 7, 7);
+    sn_pool_3(A + 188160, A + 0);
     /* stage4.1.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 421392, W + 446992, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 447072, W + 472672, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 472752, W + 498352, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 0, W + 421392, W + 446992, A + 47040);
+    sn_pointwise_channel_blocked_2(A + 15680, W + 447072, W + 472672, A + 50960);
+    sn_pointwise_channel_blocked_2(A + 31360, W + 472752, W + 498352, A + 54880);
     /* stage4.1.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
-    sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 498432, W + 500592, A + 58800, map2, 7, 7, 0, zero_row);
+    sn_depthwise3x3_6(A + 47040, W + 498432, W + 500592, A + 58800, map2, zero_row);
     /* stage4.1.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 500832, W + 526432, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 526752, W + 552352, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 552672, W + 578272, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked_3(A + 58800, W + 500832, W + 526432, A + 0);
+    sn_pointwise_channel_blocked_3(A + 62720, W + 526752, W + 552352, A + 15680);
+    sn_pointwise_channel_blocked_3(A + 66640, W + 552672, W + 578272, A + 31360);
     /* stage4.2.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 578592, W + 604192, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 604272, W + 629872, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 629952, W + 655552, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 0, W + 578592, W + 604192, A + 47040);
+    sn_pointwise_channel_blocked_2(A + 15680, W + 604272, W + 629872, A + 50960);
+    sn_pointwise_channel_blocked_2(A + 31360, W + 629952, W + 655552, A + 54880);
     /* stage4.2.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
-    sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 655632, W + 657792, A + 58800, map2, 7, 7, 0, zero_row);
+    sn_depthwise3x3_6(A + 47040, W + 655632, W + 657792, A + 58800, map2, zero_row);
     /* stage4.2.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 658032, W + 683632, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 683952, W + 709552, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 709872, W + 735472, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked_3(A + 58800, W + 658032, W + 683632, A + 0);
+    sn_pointwise_channel_blocked_3(A + 62720, W + 683952, W + 709552, A + 15680);
+    sn_pointwise_channel_blocked_3(A + 66640, W + 709872, W + 735472, A + 31360);
     /* stage4.3.pw1: gconv+bias+relu 960->240 at 7x7 */
-    sn_pointwise_channel_blocked(A + 0, NULL, 320, 49, W + 735792, W + 761392, 80, A + 47040, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 15680, NULL, 320, 49, W + 761472, W + 787072, 80, A + 50960, NULL, 0, 1);
-    sn_pointwise_channel_blocked(A + 31360, NULL, 320, 49, W + 787152, W + 812752, 80, A + 54880, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 0, W + 735792, W + 761392, A + 47040);
+    sn_pointwise_channel_blocked_2(A + 15680, W + 761472, W + 787072, A + 50960);
+    sn_pointwise_channel_blocked_2(A + 31360, W + 787152, W + 812752, A + 54880);
     /* stage4.3.dw: dwconv+bias 240->240 at 7x7; writes 240 planes in 240 runs of own buffer */
-    sn_depthwise3x3(A + 47040, NULL, 240, 7, 7, 1, W + 812832, W + 814992, A + 58800, map2, 7, 7, 0, zero_row);
+    sn_depthwise3x3_6(A + 47040, W + 812832, W + 814992, A + 58800, map2, zero_row);
     /* stage4.3.pw2: gconv+bias+add+relu 240->960 at 7x7; writes 0..959 of stage4.0.pw2 */
-    sn_pointwise_channel_blocked(A + 58800, NULL, 80, 49, W + 815232, W + 840832, 320, A + 0, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 62720, NULL, 80, 49, W + 841152, W + 866752, 320, A + 15680, NULL, 1, 1);
-    sn_pointwise_channel_blocked(A + 66640, NULL, 80, 49, W + 867072, W + 892672, 320, A + 31360, NULL, 1, 1);
+    sn_pointwise_channel_blocked_3(A + 58800, W + 815232, W + 840832, A + 0);
+    sn_pointwise_channel_blocked_3(A + 62720, W + 841152, W + 866752, A + 15680);
+    sn_pointwise_channel_blocked_3(A + 66640, W + 867072, W + 892672, A + 31360);
     /* globalpool: globalpool 960->960 at 1x1 */
-    sn_global_avg_pool(A + 0, NULL, 960, 49, A + 47040, NULL);
+    sn_global_avg_pool_1(A + 0, A + 47040);
     /* classifier: linear 960->1000 at 1x1 */
-    sn_linear(A + 47040, NULL, 960, W + 892992, NULL, 1000, logits);
+    sn_linear_1(A + 47040, W + 892992, logits);
     return 0;
 }
 

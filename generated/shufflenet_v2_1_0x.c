@@ -20,8 +20,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* All weights, in one read-only array (2287040 floats); see shufflenet_v2_1_0x_weights.c. */
-extern const float shufflenet_v2_1_0x_weights[2287040];
+/* The weights, read-only, defined in shufflenet_v2_1_0x_weights.c. */
+/* 2287040 float values stored as the bytes of one string literal (see shufflenet_v2_1_0x_weights.c). */
+union shufflenet_v2_1_0x_weights_blob { unsigned char bytes[9148161]; float values[2287040]; };
+extern const union shufflenet_v2_1_0x_weights_blob shufflenet_v2_1_0x_weights;
 
 /* ---- kernels: generic in shape, called with constants; see the layer list below ---- */
 
@@ -32,13 +34,24 @@ extern const float shufflenet_v2_1_0x_weights[2287040];
 #define SN_INLINE static inline
 #define SN_RESTRICT
 #endif
-/* The kernels are inlined into infer with their constant arguments: the fastest code, but
- * one huge function that gcc -O3 takes 20 s to 2 minutes over. -DSHUFFLENET_FAST_COMPILE
- * keeps them out of line: a build in seconds, code about 15% slower. */
+/* Each layer shape has a function of its own (after the kernels) that runs its kernel with
+ * that shape's constants: the kernel is inlined there, and the compiler folds the constants
+ * into its loops; infer calls those functions, so its stack is its deepest callee's.
+ * -DSHUFFLENET_FAST_COMPILE keeps the kernels out of line as well: smaller code (what the
+ * Cortex-M targets build) and a faster build, slower loops. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(SHUFFLENET_FAST_COMPILE)
 #define SN_KERNEL static __attribute__((noinline))
 #else
 #define SN_KERNEL SN_INLINE
+#endif
+/* noclone: gcc would otherwise compile a copy of a layer function for every call whose
+ * weight offsets it can see, undoing the point of sharing it. */
+#if defined(__clang__)
+#define SN_LAYER static __attribute__((noinline))
+#elif defined(__GNUC__)
+#define SN_LAYER static __attribute__((noinline, noclone))
+#else
+#define SN_LAYER static
 #endif
 
 /* a * b + c as one fused multiply-add wherever the target has one, whatever the -std mode:
@@ -74,17 +87,24 @@ extern const float shufflenet_v2_1_0x_weights[2287040];
 /* Unrolls a loop over a register tile's rows or vectors before scalar replacement, so a
  * tile lives in registers, not in infer's stack frame. */
 #define SN_UNROLL _Pragma("GCC unroll 8")
-/* Helium has 8 vector registers (SSE, AVX and NEON 16 or 32): the register tiles sized for
- * 16 would spill into infer's stack frame (9 KB on a Cortex-M55), so it gets the smallest. */
+/* Vector registers: 8 with Helium, 16 with SSE and AVX, 32 with AVX-512 and AArch64's NEON.
+ * A register tile must fit them with its inputs, or the compiler keeps accumulators in
+ * memory and every step of k loads and stores them (AVX's 4x4 tile did: 16 accumulators,
+ * 4 inputs and a broadcast); Helium gets the smallest tiles (9 KB of stack otherwise). */
 #if defined(__ARM_FEATURE_MVE)
 #define SN_FEW_VECTOR_REGISTERS 1
+#elif defined(__AVX512F__) || defined(__aarch64__)
+#define SN_MANY_VECTOR_REGISTERS 1
 #endif
 typedef float sn_vec __attribute__((vector_size(SN_VEC * sizeof(float))));
 typedef int32_t sn_ivec __attribute__((vector_size(SN_VEC * sizeof(float))));
 
 SN_INLINE sn_vec sn_load(const float *p) { sn_vec v; memcpy(&v, p, sizeof v); return v; }
 SN_INLINE void sn_store(float *p, sn_vec v) { memcpy(p, &v, sizeof v); }
-SN_INLINE sn_vec sn_splat(float x) { sn_vec v = {0}; return v + x; }
+/* x - 0.0f is x for every x (signed zeros included), so compilers drop the subtraction and
+ * keep one broadcast, from memory when x is loaded; `(sn_vec){0} + x` cannot be dropped
+ * (-0.0f + 0.0f is +0.0f) and costs an addition per broadcast. */
+SN_INLINE sn_vec sn_splat(float x) { const sn_vec zero = {0}; return x - zero; }
 #endif
 
 SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
@@ -141,7 +161,7 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
 
 /* 1x1 convolution (one group) over P pixels: out[o] = act(bias[o] + sum_k w[o][k] in[k]
  * (+ out[o] when accumulating a residual in place)). Weights are packed as
- * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4, 2 and 1 vectors;
+ * [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 4 (or 3), 2 and 1 vectors;
  * each strip of all K input planes stays in L1 while every
  * output row block sweeps it. */
 SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
@@ -149,8 +169,13 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
                             float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
-#ifndef SN_FEW_VECTOR_REGISTERS
+    /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
+#if defined(SN_MANY_VECTOR_REGISTERS)
     SN_POINTWISE_BLOCK(4)
+#elif !defined(SN_FEW_VECTOR_REGISTERS)
+    SN_POINTWISE_BLOCK(3)
+#endif
+#ifndef SN_FEW_VECTOR_REGISTERS
     SN_POINTWISE_BLOCK(2)
 #endif
     SN_POINTWISE_BLOCK(1)
@@ -451,6 +476,128 @@ SN_KERNEL void sn_linear(const float *SN_RESTRICT in, const int32_t *in_idx, int
     }
 }
 
+/* ---- the layer shapes: each function runs its kernel with the constants of one shape;
+ * infer below calls them, one commented line per layer ---- */
+/* sn_conv_max_pool with C = 3, H = 224, Wd = 224, O = 24, K = 3, stride = 2, pad = 1, CH = 112, CW = 112, relu = 1, PK = 3, PS = 2, PP = 1, out_idx = NULL, OH = 56, OW = 56: 1 call */
+SN_LAYER void sn_conv_max_pool_1(const float *in, const float *w, const float *bias, float *out, float *ring) {
+    sn_conv_max_pool(in, 3, 224, 224, w, bias, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, out, NULL, 56, 56, ring);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 24, H = 56, Wd = 56, stride = 2, out_idx = NULL, OH = 28, OW = 28, relu = 0: 1 call */
+SN_LAYER void sn_depthwise3x3_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 24, 56, 56, 2, w, bias, out, NULL, 28, 28, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 24, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 24, 784, w, bias, 58, out, NULL, 0, 1);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 24, 3136, w, bias, 58, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 58, H = 56, Wd = 56, stride = 2, out_idx = NULL, OH = 28, OW = 28, relu = 0: 1 call */
+SN_LAYER void sn_depthwise3x3_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 58, 56, 56, 2, w, bias, out, NULL, 28, 28, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, NULL, 0, 1);
+}
+
+/* sn_pointwise with K = 58, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_4(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, in_idx, 58, 784, w, bias, 58, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 58, H = 28, Wd = 28, stride = 1, out_idx = NULL, OH = 28, OW = 28, relu = 0: 3 calls */
+SN_LAYER void sn_depthwise3x3_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 58, 28, 28, 1, w, bias, out, NULL, 28, 28, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out, const int32_t *out_idx) {
+    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, out_idx, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 116, H = 28, Wd = 28, stride = 2, out_idx = NULL, OH = 14, OW = 14, relu = 0: 2 calls */
+SN_LAYER void sn_depthwise3x3_4(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 116, 28, 28, 2, w, bias, out, NULL, 14, 14, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 2 calls */
+SN_LAYER void sn_pointwise_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, NULL, 0, 1);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 116, P = 784, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_7(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 116, 784, w, bias, 116, out, NULL, 0, 1);
+}
+
+/* sn_pointwise with K = 116, P = 196, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 7 calls */
+SN_LAYER void sn_pointwise_8(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, in_idx, 116, 196, w, bias, 116, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 116, H = 14, Wd = 14, stride = 1, out_idx = NULL, OH = 14, OW = 14, relu = 0: 7 calls */
+SN_LAYER void sn_depthwise3x3_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 116, 14, 14, 1, w, bias, out, NULL, 14, 14, 0, zero_row);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, accumulate = 0, relu = 1: 7 calls */
+SN_LAYER void sn_pointwise_9(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out, const int32_t *out_idx) {
+    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, out_idx, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 232, H = 14, Wd = 14, stride = 2, out_idx = NULL, OH = 7, OW = 7, relu = 0: 2 calls */
+SN_LAYER void sn_depthwise3x3_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 232, 14, 14, 2, w, bias, out, NULL, 7, 7, 0, zero_row);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 232, P = 49, O = 232, out_idx = NULL, accumulate = 0, relu = 1: 2 calls */
+SN_LAYER void sn_pointwise_channel_blocked_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, NULL, 232, 49, w, bias, 232, out, NULL, 0, 1);
+}
+
+/* sn_pointwise with in_idx = NULL, K = 232, P = 196, O = 232, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_10(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, NULL, 232, 196, w, bias, 232, out, NULL, 0, 1);
+}
+
+/* sn_pointwise_channel_blocked with K = 232, P = 49, O = 232, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_channel_blocked_2(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, in_idx, 232, 49, w, bias, 232, out, NULL, 0, 1);
+}
+
+/* sn_depthwise3x3 with in_idx = NULL, C = 232, H = 7, Wd = 7, stride = 1, out_idx = NULL, OH = 7, OW = 7, relu = 0: 3 calls */
+SN_LAYER void sn_depthwise3x3_7(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out, const float *zero_row) {
+    sn_depthwise3x3(in, NULL, 232, 7, 7, 1, w, bias, out, NULL, 7, 7, 0, zero_row);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 232, P = 49, O = 232, accumulate = 0, relu = 1: 3 calls */
+SN_LAYER void sn_pointwise_channel_blocked_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out, const int32_t *out_idx) {
+    sn_pointwise_channel_blocked(in, NULL, 232, 49, w, bias, 232, out, out_idx, 0, 1);
+}
+
+/* sn_pointwise_channel_blocked with in_idx = NULL, K = 464, P = 49, O = 1024, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
+SN_LAYER void sn_pointwise_channel_blocked_4(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise_channel_blocked(in, NULL, 464, 49, w, bias, 1024, out, NULL, 0, 1);
+}
+
+/* sn_global_avg_pool with in_idx = NULL, C = 1024, P = 49, out_idx = NULL: 1 call */
+SN_LAYER void sn_global_avg_pool_1(const float *in, float *out) {
+    sn_global_avg_pool(in, NULL, 1024, 49, out, NULL);
+}
+
+/* sn_linear with in_idx = NULL, K = 1024, O = 1000: 1 call */
+SN_LAYER void sn_linear_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *SN_RESTRICT out) {
+    sn_linear(in, NULL, 1024, w, bias, 1000, out);
+}
+
 /* Static channel maps: plane indices a layer reads or writes when they are not one run. */
 static const int32_t map0[58] = {29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115};
 static const int32_t map1[58] = {15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115};
@@ -471,123 +618,123 @@ static const float zero_row[56] = {0};
 int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
     if (input == NULL || logits == NULL || arena == NULL || ((uintptr_t)arena & 63u) != 0) return -1;
     float *const A = (float *)arena;
-    const float *const W = shufflenet_v2_1_0x_weights;
+    const float *const W = shufflenet_v2_1_0x_weights.values;
     /* conv1+maxpool: conv+bias+relu 3->24 at 56x56 */
-    sn_conv_max_pool(input, 3, 224, 224, W + 32, W + 0, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, A + 272832, NULL, 56, 56, A + 0);
+    sn_conv_max_pool_1(input, W + 32, W + 0, A + 272832, A + 0);
     /* stage2.0.branch1.dw: dwconv+bias 24->24 at 28x28 */
-    sn_depthwise3x3(A + 272832, NULL, 24, 56, 56, 2, W + 688, W + 912, A + 0, NULL, 28, 28, 0, zero_row);
+    sn_depthwise3x3_1(A + 272832, W + 688, W + 912, A + 0, zero_row);
     /* stage2.0.branch1.pw: conv+bias+relu 24->58 at 28x28; owns 116 planes */
-    sn_pointwise(A + 0, NULL, 24, 784, W + 944, W + 2384, 58, A + 181888, NULL, 0, 1);
+    sn_pointwise_1(A + 0, W + 944, W + 2384, A + 181888);
     /* stage2.0.branch2.pw1: conv+bias+relu 24->58 at 56x56 */
-    sn_pointwise(A + 272832, NULL, 24, 3136, W + 2448, W + 3888, 58, A + 0, NULL, 0, 1);
+    sn_pointwise_2(A + 272832, W + 2448, W + 3888, A + 0);
     /* stage2.0.branch2.dw: dwconv+bias 58->58 at 28x28 */
-    sn_depthwise3x3(A + 0, NULL, 58, 56, 56, 2, W + 3952, W + 4480, A + 272832, NULL, 28, 28, 0, zero_row);
+    sn_depthwise3x3_2(A + 0, W + 3952, W + 4480, A + 272832, zero_row);
     /* stage2.0.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 58..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 272832, NULL, 58, 784, W + 4544, W + 8032, 58, A + 227360, NULL, 0, 1);
+    sn_pointwise_3(A + 272832, W + 4544, W + 8032, A + 227360);
     /* stage2.1.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 29..57,87..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 181888, map0, 58, 784, W + 8096, W + 11584, 58, A + 0, NULL, 0, 1);
+    sn_pointwise_4(A + 181888, map0, W + 8096, W + 11584, A + 0);
     /* stage2.1.branch2.dw: dwconv+bias 58->58 at 28x28 */
-    sn_depthwise3x3(A + 0, NULL, 58, 28, 28, 1, W + 11648, W + 12176, A + 45472, NULL, 28, 28, 0, zero_row);
+    sn_depthwise3x3_3(A + 0, W + 11648, W + 12176, A + 45472, zero_row);
     /* stage2.1.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 29..57,87..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 45472, NULL, 58, 784, W + 12240, W + 15728, 58, A + 181888, map0, 0, 1);
+    sn_pointwise_5(A + 45472, W + 12240, W + 15728, A + 181888, map0);
     /* stage2.2.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 15..28,72..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 181888, map1, 58, 784, W + 15792, W + 19280, 58, A + 0, NULL, 0, 1);
+    sn_pointwise_4(A + 181888, map1, W + 15792, W + 19280, A + 0);
     /* stage2.2.branch2.dw: dwconv+bias 58->58 at 28x28 */
-    sn_depthwise3x3(A + 0, NULL, 58, 28, 28, 1, W + 19344, W + 19872, A + 45472, NULL, 28, 28, 0, zero_row);
+    sn_depthwise3x3_3(A + 0, W + 19344, W + 19872, A + 45472, zero_row);
     /* stage2.2.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 15..28,72..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 45472, NULL, 58, 784, W + 19936, W + 23424, 58, A + 181888, map1, 0, 1);
+    sn_pointwise_5(A + 45472, W + 19936, W + 23424, A + 181888, map1);
     /* stage2.3.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 181888, map2, 58, 784, W + 23488, W + 26976, 58, A + 0, NULL, 0, 1);
+    sn_pointwise_4(A + 181888, map2, W + 23488, W + 26976, A + 0);
     /* stage2.3.branch2.dw: dwconv+bias 58->58 at 28x28 */
-    sn_depthwise3x3(A + 0, NULL, 58, 28, 28, 1, W + 27040, W + 27568, A + 45472, NULL, 28, 28, 0, zero_row);
+    sn_depthwise3x3_3(A + 0, W + 27040, W + 27568, A + 45472, zero_row);
     /* stage2.3.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw */
-    sn_pointwise(A + 45472, NULL, 58, 784, W + 27632, W + 31120, 58, A + 181888, map2, 0, 1);
+    sn_pointwise_5(A + 45472, W + 27632, W + 31120, A + 181888, map2);
     /* stage3.0.branch1.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 181888, NULL, 116, 28, 28, 2, W + 31184, W + 32240, A + 0, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 181888, W + 31184, W + 32240, A + 0, zero_row);
     /* stage3.0.branch1.pw: conv+bias+relu 116->116 at 14x14; owns 232 planes */
-    sn_pointwise(A + 0, NULL, 116, 196, W + 32368, W + 45824, 116, A + 90944, NULL, 0, 1);
+    sn_pointwise_6(A + 0, W + 32368, W + 45824, A + 90944);
     /* stage3.0.branch2.pw1: conv+bias+relu 116->116 at 28x28 */
-    sn_pointwise(A + 181888, NULL, 116, 784, W + 45952, W + 59408, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_7(A + 181888, W + 45952, W + 59408, A + 0);
     /* stage3.0.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 28, 28, 2, W + 59536, W + 60592, A + 136416, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_4(A + 0, W + 59536, W + 60592, A + 136416, zero_row);
     /* stage3.0.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 136416, NULL, 116, 196, W + 60720, W + 74176, 116, A + 113680, NULL, 0, 1);
+    sn_pointwise_6(A + 136416, W + 60720, W + 74176, A + 113680);
     /* stage3.1.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 58..115,174..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map3, 116, 196, W + 74304, W + 87760, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map3, W + 74304, W + 87760, A + 0);
     /* stage3.1.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 87888, W + 88944, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 87888, W + 88944, A + 22736, zero_row);
     /* stage3.1.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 58..115,174..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 89072, W + 102528, 116, A + 90944, map3, 0, 1);
+    sn_pointwise_9(A + 22736, W + 89072, W + 102528, A + 90944, map3);
     /* stage3.2.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 29..57,145..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map4, 116, 196, W + 102656, W + 116112, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map4, W + 102656, W + 116112, A + 0);
     /* stage3.2.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 116240, W + 117296, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 116240, W + 117296, A + 22736, zero_row);
     /* stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 29..57,145..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 117424, W + 130880, 116, A + 90944, map4, 0, 1);
+    sn_pointwise_9(A + 22736, W + 117424, W + 130880, A + 90944, map4);
     /* stage3.3.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map5, 116, 196, W + 131008, W + 144464, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map5, W + 131008, W + 144464, A + 0);
     /* stage3.3.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 144592, W + 145648, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 144592, W + 145648, A + 22736, zero_row);
     /* stage3.3.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 145776, W + 159232, 116, A + 90944, map5, 0, 1);
+    sn_pointwise_9(A + 22736, W + 145776, W + 159232, A + 90944, map5);
     /* stage3.4.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map6, 116, 196, W + 159360, W + 172816, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map6, W + 159360, W + 172816, A + 0);
     /* stage3.4.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 172944, W + 174000, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 172944, W + 174000, A + 22736, zero_row);
     /* stage3.4.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 174128, W + 187584, 116, A + 90944, map6, 0, 1);
+    sn_pointwise_9(A + 22736, W + 174128, W + 187584, A + 90944, map6);
     /* stage3.5.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 7 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map7, 116, 196, W + 187712, W + 201168, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map7, W + 187712, W + 201168, A + 0);
     /* stage3.5.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 201296, W + 202352, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 201296, W + 202352, A + 22736, zero_row);
     /* stage3.5.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 7 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 202480, W + 215936, 116, A + 90944, map7, 0, 1);
+    sn_pointwise_9(A + 22736, W + 202480, W + 215936, A + 90944, map7);
     /* stage3.6.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 6 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map8, 116, 196, W + 216064, W + 229520, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map8, W + 216064, W + 229520, A + 0);
     /* stage3.6.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 229648, W + 230704, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 229648, W + 230704, A + 22736, zero_row);
     /* stage3.6.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 6 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 230832, W + 244288, 116, A + 90944, map8, 0, 1);
+    sn_pointwise_9(A + 22736, W + 230832, W + 244288, A + 90944, map8);
     /* stage3.7.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 9 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 90944, map9, 116, 196, W + 244416, W + 257872, 116, A + 0, NULL, 0, 1);
+    sn_pointwise_8(A + 90944, map9, W + 244416, W + 257872, A + 0);
     /* stage3.7.branch2.dw: dwconv+bias 116->116 at 14x14 */
-    sn_depthwise3x3(A + 0, NULL, 116, 14, 14, 1, W + 258000, W + 259056, A + 22736, NULL, 14, 14, 0, zero_row);
+    sn_depthwise3x3_5(A + 0, W + 258000, W + 259056, A + 22736, zero_row);
     /* stage3.7.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 9 runs of stage3.0.branch1.pw */
-    sn_pointwise(A + 22736, NULL, 116, 196, W + 259184, W + 272640, 116, A + 90944, map9, 0, 1);
+    sn_pointwise_9(A + 22736, W + 259184, W + 272640, A + 90944, map9);
     /* stage4.0.branch1.dw: dwconv+bias 232->232 at 7x7 */
-    sn_depthwise3x3(A + 90944, NULL, 232, 14, 14, 2, W + 272768, W + 274864, A + 0, NULL, 7, 7, 0, zero_row);
+    sn_depthwise3x3_6(A + 90944, W + 272768, W + 274864, A + 0, zero_row);
     /* stage4.0.branch1.pw: conv+bias+relu 232->232 at 7x7; owns 464 planes */
-    sn_pointwise_channel_blocked(A + 0, NULL, 232, 49, W + 275104, W + 330784, 232, A + 50176, NULL, 0, 1);
+    sn_pointwise_channel_blocked_1(A + 0, W + 275104, W + 330784, A + 50176);
     /* stage4.0.branch2.pw1: conv+bias+relu 232->232 at 14x14 */
-    sn_pointwise(A + 90944, NULL, 232, 196, W + 331024, W + 384848, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_10(A + 90944, W + 331024, W + 384848, A + 0);
     /* stage4.0.branch2.dw: dwconv+bias 232->232 at 7x7 */
-    sn_depthwise3x3(A + 0, NULL, 232, 14, 14, 2, W + 385088, W + 387184, A + 72912, NULL, 7, 7, 0, zero_row);
+    sn_depthwise3x3_6(A + 0, W + 385088, W + 387184, A + 72912, zero_row);
     /* stage4.0.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 232..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 72912, NULL, 232, 49, W + 387424, W + 443104, 232, A + 61544, NULL, 0, 1);
+    sn_pointwise_channel_blocked_1(A + 72912, W + 387424, W + 443104, A + 61544);
     /* stage4.1.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 116..231,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 50176, map10, 232, 49, W + 443344, W + 499024, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 50176, map10, W + 443344, W + 499024, A + 0);
     /* stage4.1.branch2.dw: dwconv+bias 232->232 at 7x7 */
-    sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 499264, W + 501360, A + 11376, NULL, 7, 7, 0, zero_row);
+    sn_depthwise3x3_7(A + 0, W + 499264, W + 501360, A + 11376, zero_row);
     /* stage4.1.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 116..231,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 501600, W + 557280, 232, A + 50176, map10, 0, 1);
+    sn_pointwise_channel_blocked_3(A + 11376, W + 501600, W + 557280, A + 50176, map10);
     /* stage4.2.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 58..115,290..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 50176, map11, 232, 49, W + 557520, W + 613200, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 50176, map11, W + 557520, W + 613200, A + 0);
     /* stage4.2.branch2.dw: dwconv+bias 232->232 at 7x7 */
-    sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 613440, W + 615536, A + 11376, NULL, 7, 7, 0, zero_row);
+    sn_depthwise3x3_7(A + 0, W + 613440, W + 615536, A + 11376, zero_row);
     /* stage4.2.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 58..115,290..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 615776, W + 671456, 232, A + 50176, map11, 0, 1);
+    sn_pointwise_channel_blocked_3(A + 11376, W + 615776, W + 671456, A + 50176, map11);
     /* stage4.3.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 50176, map12, 232, 49, W + 671696, W + 727376, 232, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked_2(A + 50176, map12, W + 671696, W + 727376, A + 0);
     /* stage4.3.branch2.dw: dwconv+bias 232->232 at 7x7 */
-    sn_depthwise3x3(A + 0, NULL, 232, 7, 7, 1, W + 727616, W + 729712, A + 11376, NULL, 7, 7, 0, zero_row);
+    sn_depthwise3x3_7(A + 0, W + 727616, W + 729712, A + 11376, zero_row);
     /* stage4.3.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw */
-    sn_pointwise_channel_blocked(A + 11376, NULL, 232, 49, W + 729952, W + 785632, 232, A + 50176, map12, 0, 1);
+    sn_pointwise_channel_blocked_3(A + 11376, W + 729952, W + 785632, A + 50176, map12);
     /* conv5: conv+bias+relu 464->1024 at 7x7 */
-    sn_pointwise_channel_blocked(A + 50176, NULL, 464, 49, W + 785872, W + 1261008, 1024, A + 0, NULL, 0, 1);
+    sn_pointwise_channel_blocked_4(A + 50176, W + 785872, W + 1261008, A + 0);
     /* globalpool: globalpool 1024->1024 at 1x1 */
-    sn_global_avg_pool(A + 0, NULL, 1024, 49, A + 50176, NULL);
+    sn_global_avg_pool_1(A + 0, A + 50176);
     /* fc: linear 1024->1000 at 1x1 */
-    sn_linear(A + 50176, NULL, 1024, W + 1262032, W + 2286032, 1000, logits);
+    sn_linear_1(A + 50176, W + 1262032, W + 2286032, logits);
     return 0;
 }
 

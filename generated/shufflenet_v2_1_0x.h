@@ -22,10 +22,11 @@ extern "C" {
 /* Working memory for one inference; the lower bound for this schedule is 1392384 bytes. */
 #define SHUFFLENET_V2_1_0X_ARENA_BYTES 1392384
 #define SHUFFLENET_V2_1_0X_ARENA_ALIGNMENT 64
-/* Upper bound of the stack shufflenet_v2_1_0x_infer uses (its kernels are inlined into it; beyond
- * that it calls only C library functions such as memmove). shufflenet-gen's tests check it
- * with gcc -fstack-usage: on every built-in spec at -O2 and -O3, with and without
- * -march=native, in their full run; on the largest frames at -O3 -march=native in CI. */
+/* Upper bound of the stack shufflenet_v2_1_0x_infer uses (its frame and its deepest chain of
+ * calls: one layer function at a time, and beyond those only C library functions such as
+ * memmove). shufflenet-gen's tests check it with gcc's call graph (-fcallgraph-info=su):
+ * on every built-in spec at -O2 and -O3, with and without -march=native, in their full
+ * run; on the largest frames at -O3 -march=native in CI. */
 #define SHUFFLENET_V2_1_0X_STACK_BYTES_MAX 4096
 
 /* Returns 0 on success, -1 if a pointer is NULL or the arena is not 64-byte aligned. */

@@ -135,7 +135,7 @@ final class ArmTargetTests: XCTestCase {
     }
 
     /// On every cross target, with its own flags: the code file compiles warning-free, its
-    /// stack (gcc -fstack-usage, every frame static) stays within PREFIX_STACK_BYTES_MAX,
+    /// stack (gcc -fcallgraph-info=su: the deepest call chain from infer, every frame static) stays within PREFIX_STACK_BYTES_MAX,
     /// the kernels use the vector width the target has; bare metal, it calls no library
     /// function but memcpy/memset/memmove and does no double-precision arithmetic.
     func testCrossCompiledCodeIsCleanAndStackBounded() throws {
@@ -154,18 +154,14 @@ final class ArmTargetTests: XCTestCase {
             let vec = macros.stdout.split(separator: "\n").first { $0.hasPrefix("#define SN_VEC ") }.map { Int($0.split(separator: " ")[2]) ?? -1 }
             XCTAssertEqual(vec ?? 0, try XCTUnwrap(t.floatLanes), "\(name): vector width of the kernels")
 
-            let object = "\(dir)/\(name).o", su = "\(dir)/\(name).su"
-            let r = try runProcess(t.compiler, flags + ["-fstack-usage", "-c", code, "-o", object])
+            let object = "\(dir)/\(name).o", graph = "\(dir)/\(name).ci"
+            let r = try runProcess(t.compiler, flags + ["-fcallgraph-info=su", "-c", code, "-o", object])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
             XCTAssertEqual(r.stderr, "", "\(name): warnings")
-            var stack = 0
-            for line in try String(contentsOfFile: su, encoding: .utf8).split(separator: "\n") {
-                let fields = line.split(separator: "\t")
-                XCTAssertEqual(fields.count, 3, line.description)
-                XCTAssertEqual(fields.last, "static", "\(name): \(line)")
-                stack += Int(fields[1]) ?? .max / 2
-            }
-            XCTAssertLessThanOrEqual(stack, CEmitter.stackBytesMax, "\(name): stack of infer and its kernels")
+            let (stack, chain, problems) = deepestStack(callGraph: try String(contentsOfFile: graph, encoding: .utf8), root: "\(request.prefix)_infer")
+            XCTAssertEqual(problems, [], name)
+            XCTAssertGreaterThan(stack, 0, "\(name): \(chain)")
+            XCTAssertLessThanOrEqual(stack, CEmitter.stackBytesMax, "\(name): stack of infer and its callees, \(chain)")
             print("\(name): infer's stack \(stack) bytes (\(flags.joined(separator: " ")))")
 
             guard t.board != nil else { continue }

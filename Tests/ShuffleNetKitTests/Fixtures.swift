@@ -80,3 +80,45 @@ func message(_ body: () throws -> Any) -> String {
         return ""
     }
 }
+
+/// The deepest stack a call of `root` can use, from gcc's `-fcallgraph-info=su` file (VCG:
+/// a node per function with its frame, "N bytes (static)", and an edge per call): the
+/// largest sum of frames along a call chain from `root`. Functions without a frame in the
+/// file (library calls such as memset) count 0. `problems` names frames that are not
+/// static (or bounded) and call cycles, which would make the bound meaningless.
+func deepestStack(callGraph text: String, root: String) -> (bytes: Int, chain: [String], problems: [String]) {
+    var frames: [String: Int] = [:], callees: [String: [String]] = [:], problems: [String] = []
+    func quoted(_ line: Substring, after key: String) -> String? {
+        guard let r = line.range(of: key + ": \"") else { return nil }
+        let rest = line[r.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+    }
+    for line in text.split(separator: "\n") {
+        if line.hasPrefix("node:"), let title = quoted(line, after: "title"), let label = quoted(line, after: "label") {
+            let parts = label.components(separatedBy: "\\n")
+            guard parts.count >= 3, let bytes = Int(parts[2].split(separator: " ")[0]) else { continue }
+            if !(parts[2].hasSuffix("(static)") || parts[2].hasSuffix("(dynamic,bounded)")) {
+                problems.append("\(parts[0]): \(parts[2])")
+            }
+            frames[title] = bytes
+        } else if line.hasPrefix("edge:"), let from = quoted(line, after: "sourcename"), let to = quoted(line, after: "targetname") {
+            callees[from, default: []].append(to)
+        }
+    }
+    var memo: [String: (Int, [String])] = [:], visiting: Set<String> = []
+    func deepest(_ f: String) -> (Int, [String]) {
+        if let known = memo[f] { return known }
+        if !visiting.insert(f).inserted { problems.append("call cycle through \(f)"); return (0, []) }
+        let below = (callees[f] ?? []).map(deepest).max { $0.0 < $1.0 } ?? (0, [])
+        visiting.remove(f)
+        let result = ((frames[f] ?? 0) + below.0, [f] + below.1)
+        memo[f] = result
+        return result
+    }
+    // A static function is titled "file.c:name", an external one by its name alone.
+    guard let title = frames.keys.first(where: { $0 == root || $0.hasSuffix(":" + root) }) else {
+        return (0, [], problems + ["no function \(root) in the call graph"])
+    }
+    let (bytes, chain) = deepest(title)
+    return (bytes, chain, problems)
+}

@@ -7,7 +7,11 @@ public struct KernelCall: Equatable, Sendable {
         case planes(LayerProgram.Operand)
         /// The operand's static channel table, or none when its planes are one run.
         case table(LayerProgram.Operand)
+        /// A shape or a count: a constant of the kernel's specialized C function.
         case int(Int)
+        /// An integer of the quantization (a zero point or clamp bound): data, passed to the
+        /// specialized function, so layers of one shape share it.
+        case quantized(Int)
         /// A float offset into the weights, or none.
         case weights(Int?)
         case flag(Bool)
@@ -71,17 +75,17 @@ extension LayerProgram.Kernel {
                 + [.int8Weights(weights), .int32Weights(bias), .weights(multipliers), .int(o), .int(k), .int(stride), .int(pad), .int(ch), .int(cw),
                    .int(pool.kernel), .int(pool.stride), .int(pool.padding)] + io(output) + [.int(oh), .int(ow), .planes(ring)] + epilogue(e))
         case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
-            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .quantized(Int(zp)), .int8Weights(weights),
                                                                           .int32Weights(bias), .weights(multipliers), .int(o)] + io(output) + epilogue(e))
         case let .pointwiseResidualU8(input, k, pixels, zp, weights, bias, multipliers, o, output, rzp, rm, e):
-            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .quantized(Int(zp)), .int8Weights(weights),
                                                                                   .int32Weights(bias), .weights(multipliers), .int(o)] + io(output)
-                + [.int(Int(rzp)), .float(rm), .int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))])
+                + [.quantized(Int(rzp)), .float(rm), .quantized(Int(e.zeroPoint)), .quantized(Int(e.min)), .quantized(Int(e.max))])
         case let .avgPoolU8(input, c, h, w, pool, from, to, output, oh, ow):
             return KernelCall(name: "avgPoolU8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(pool.kernel), .int(pool.stride), .int(pool.padding)]
                 + quantization(from) + quantization(to) + io(output) + [.int(oh), .int(ow)])
         case let .depthwise3x3U8(input, c, h, w, stride, zp, weights, bias, multipliers, output, oh, ow, e):
-            return KernelCall(name: "depthwise3x3U8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(stride), .int(Int(zp)),
+            return KernelCall(name: "depthwise3x3U8", arguments: io(input) + [.int(c), .int(h), .int(w), .int(stride), .quantized(Int(zp)),
                                                                              .int8Weights(weights), .int32Weights(bias), .weights(multipliers)]
                 + io(output) + [.int(oh), .int(ow)] + epilogue(e))
         case let .requantizePlanesU8(input, c, pixels, from, to, output):
@@ -89,22 +93,22 @@ extension LayerProgram.Kernel {
         case let .globalAvgPoolU8(input, c, pixels, from, to, output):
             return KernelCall(name: "globalAvgPoolU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
         case let .linearU8(input, k, zp, weights, bias, multipliers, o, intermediate, floatBias, output):
-            let mid = intermediate.map { [A.flag(true)] + quantization($0) } ?? [.flag(false), .float(1), .int(0), .int(0), .int(0)]
-            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .int(Int(zp)), .int8Weights(weights), .int32Weights(bias),
+            let mid = intermediate.map { [A.flag(true)] + quantization($0) } ?? [.flag(false), .float(1), .quantized(0), .quantized(0), .quantized(0)]
+            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .quantized(Int(zp)), .int8Weights(weights), .int32Weights(bias),
                                                                        .weights(multipliers), .int(o)] + mid + [.weights(floatBias), .planes(output)])
         }
     }
 
     /// Scale, zero point and the range of the stored integers.
     private func quantization(_ p: ActivationQuantization) -> [KernelCall.Argument] {
-        [.float(p.scale), .int(Int(p.zeroPoint)), .int(Int(p.type.min)), .int(Int(p.type.max))]
+        [.float(p.scale), .quantized(Int(p.zeroPoint)), .quantized(Int(p.type.min)), .quantized(Int(p.type.max))]
     }
 
     private func epilogue(_ e: LayerProgram.Int8Epilogue) -> [KernelCall.Argument] {
-        let rescale = e.rescale.map { [KernelCall.Argument.flag(true), .float($0.from.scale), .float($0.to.scale), .int(Int($0.to.zeroPoint)),
-                                       .int(Int($0.to.type.min)), .int(Int($0.to.type.max))] }
-            ?? [.flag(false), .float(1), .float(1), .int(0), .int(0), .int(0)]
-        return [.int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))] + rescale
+        let rescale = e.rescale.map { [KernelCall.Argument.flag(true), .float($0.from.scale), .float($0.to.scale), .quantized(Int($0.to.zeroPoint)),
+                                       .quantized(Int($0.to.type.min)), .quantized(Int($0.to.type.max))] }
+            ?? [.flag(false), .float(1), .float(1), .quantized(0), .quantized(0), .quantized(0)]
+        return [.quantized(Int(e.zeroPoint)), .quantized(Int(e.min)), .quantized(Int(e.max))] + rescale
     }
 }
 
@@ -123,27 +127,43 @@ extension KernelCall {
 
     /// The call as source text, `name(arguments)`.
     func source(_ s: Spelling) -> String {
-        let arguments = arguments.map { a -> String in
-            switch a {
-            case .planes(let o):
-                switch o.base {
-                case .input: o.offset == 0 ? "input" : "input + \(o.offset)"
-                case .logits: o.offset == 0 ? "logits" : "logits + \(o.offset)"
-                case .arena(let at): "A + \(at + o.offset)"
-                case .arenaBytes(let at): "Q + \(at + o.offset)"
-                }
-            case .table(let o): o.table.map { "map\($0)" } ?? s.none
-            case .int(let n): "\(n)"
-            case .weights(let at): at.map { "W + \($0)" } ?? s.none
-            case .flag(let b): s.flag(b)
-            case .float(let x): "\(x)\(s.floatSuffix)"
-            case .zeroRow: s.zeroRow
-            case .scratch(let at): "A + \(at)"
-            case .int8Weights(let at): "WB + \(at)"
-            case .int32Weights(let at): at.map { "WI + \($0)" } ?? s.none
-            case .quantizedImage: "input_q"
-            }
+        "\(s.name(name))(\(arguments.map { $0.source(s) }.joined(separator: ", ")))"
+    }
+}
+
+extension KernelCall.Argument {
+    /// Whether the argument differs between layers of one shape (pointers, scales, zero
+    /// points): a parameter of a specialized function rather than one of its constants.
+    /// An absent pointer is a constant: a kernel takes another path without it.
+    var isData: Bool {
+        switch self {
+        case .int, .flag: false
+        case .table(let o): o.table != nil
+        case .weights(let at): at != nil
+        case .int32Weights(let at): at != nil
+        case .planes, .quantized, .float, .zeroRow, .scratch, .int8Weights, .quantizedImage: true
         }
-        return "\(s.name(name))(\(arguments.joined(separator: ", ")))"
+    }
+
+    func source(_ s: KernelCall.Spelling) -> String {
+        switch self {
+        case .planes(let o):
+            switch o.base {
+            case .input: o.offset == 0 ? "input" : "input + \(o.offset)"
+            case .logits: o.offset == 0 ? "logits" : "logits + \(o.offset)"
+            case .arena(let at): "A + \(at + o.offset)"
+            case .arenaBytes(let at): "Q + \(at + o.offset)"
+            }
+        case .table(let o): o.table.map { "map\($0)" } ?? s.none
+        case .int(let n), .quantized(let n): "\(n)"
+        case .weights(let at): at.map { "W + \($0)" } ?? s.none
+        case .flag(let b): s.flag(b)
+        case .float(let x): "\(x)\(s.floatSuffix)"
+        case .zeroRow: s.zeroRow
+        case .scratch(let at): "A + \(at)"
+        case .int8Weights(let at): "WB + \(at)"
+        case .int32Weights(let at): at.map { "WI + \($0)" } ?? s.none
+        case .quantizedImage: "input_q"
+        }
     }
 }

@@ -16,8 +16,10 @@ public struct CEmitter {
     /// File name -> contents.
     public func emit(_ program: LayerProgram, weightSource: String) throws -> [(name: String, text: String)] {
         let upper = prefix.uppercased()
-        let body = program.layers.map { layer in
-            "    /* \(layer.comment) */\n" + layer.kernels.map { "    " + call($0) + ";\n" }.joined()
+        let kernels = try fillTemplate("c/kernels.c.in", [:])
+        let layerFunctions = try CLayerFunctions(program, signatures: try cKernelSignatures(kernels), spelling: Self.spelling)
+        let body = zip(program.layers, layerFunctions.calls).map { layer, calls in
+            "    /* \(layer.comment) */\n" + calls.map { "    " + $0 + "\n" }.joined()
         }.joined()
         let called = Set(program.layers.flatMap { $0.kernels.map { Self.spelling.name($0.call.name) } })
         var tables = program.tables.enumerated().map { k, t in
@@ -29,10 +31,10 @@ public struct CEmitter {
         let int8 = !program.weightsS8.isEmpty
         let source = try fillTemplate("c/source.c.in", [
             "PREFIX": prefix, "SPEC": program.spec.name, "SUMMARY": program.summary,
-            "INT8_DECLARATIONS": int8 ? "\nextern const int8_t \(prefix)_weights_s8[\(max(1, program.weightsS8.count))];"
-                + "\nextern const int32_t \(prefix)_weights_s32[\(max(1, program.weightsS32.count))];" : "",
-            "WEIGHT_COUNT": "\(program.weights.count)",
-            "KERNELS": try selectKernels(fillTemplate("c/kernels.c.in", [:]), path: "c/kernels.c.in", used: called),
+            "WEIGHT_DECLARATIONS": try weightBlobs(program).map { try blobType($0) + "extern const union \($0.name)_blob \($0.name);" }
+                .joined(separator: "\n"),
+            "KERNELS": try selectKernels(kernels, path: "c/kernels.c.in", used: called),
+            "LAYER_FUNCTIONS": layerFunctions.definitions,
             "TABLES": tables,
             // int8: the float and the quantized-image entry points share one function of layers.
             "INFER": try fillTemplate(int8 ? "c/infer_int8.c.in" : "c/infer.c.in",
@@ -70,25 +72,71 @@ public struct CEmitter {
         ])
     }
 
-    /// `PREFIX_weights.c`: the weights of `codeFile` as one read-only float array, `PREFIX_weights`;
+    /// `PREFIX_weights.c`: the weights of `codeFile` as one read-only array, `PREFIX_weights`;
     /// an int8 network's also as `PREFIX_weights_s8` and `PREFIX_weights_s32` (the float array
     /// then holds the requantization multipliers and the classifier's bias).
     func weightsFile(_ program: LayerProgram, weightSource: String, codeFile: String) throws -> String {
         // Where the arrays go (a named section on ELF targets): the same for both precisions.
         let placement = try fillTemplate("c/weights_placement.c.in", [:])
+        let blobs = try weightBlobs(program).map { blob in
+            try blobType(blob) + fillTemplate("c/weights_blob.c.in", ["NAME": blob.name, "BYTES": Self.stringLiteralLines(blob.bytes)])
+        }.joined(separator: "\n")
         guard !program.weightsS8.isEmpty else {
             return try fillTemplate("c/weights.c.in", [
-                "PLACEMENT": placement, "PREFIX": prefix, "CODE_FILE": codeFile, "WEIGHT_COUNT": "\(program.weights.count)", "WEIGHT_SOURCE": weightSource,
-                "WEIGHTS": Self.initializerLines(program.weights.map { "\($0)f" }),
+                "PLACEMENT": placement, "PREFIX": prefix, "CODE_FILE": codeFile, "WEIGHT_COUNT": "\(program.weights.count)",
+                "WEIGHT_SOURCE": weightSource, "BLOBS": blobs,
             ])
         }
         return try fillTemplate("c/weights_int8.c.in", [
-            "PLACEMENT": placement, "PREFIX": prefix, "WEIGHT_SOURCE": weightSource, "WEIGHT_COUNT": "\(max(1, program.weights.count))",
-            "S8_COUNT": "\(max(1, program.weightsS8.count))", "S32_COUNT": "\(max(1, program.weightsS32.count))",
-            "S8": program.weightsS8.isEmpty ? "    0" : Self.initializerLines(program.weightsS8.map { "\($0)" }, perLine: 24),
-            "S32": program.weightsS32.isEmpty ? "    0" : Self.initializerLines(program.weightsS32.map { "\($0)" }, perLine: 12),
-            "WEIGHTS": Self.initializerLines(program.weights.map { "\($0)f" }),
+            "PLACEMENT": placement, "PREFIX": prefix, "WEIGHT_SOURCE": weightSource, "WEIGHT_COUNT": "\(program.weights.count)",
+            "S8_COUNT": "\(program.weightsS8.count)", "S32_COUNT": "\(program.weightsS32.count)", "BLOBS": blobs,
         ])
+    }
+
+    /// One read-only array of the weights file: its symbol, C element type, element count
+    /// and little-endian bytes.
+    struct WeightBlob {
+        var name: String, type: String, count: Int, bytes: [UInt8]
+    }
+
+    /// The arrays of a program's weights file; an empty one holds one zero (C has no empty arrays).
+    func weightBlobs(_ program: LayerProgram) -> [WeightBlob] {
+        func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+            values.flatMap { v in (0..<MemoryLayout<T>.size).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        }
+        func blob<T: FixedWidthInteger>(_ suffix: String, _ type: String, _ values: [T]) -> WeightBlob {
+            let stored = values.isEmpty ? [T.zero] : values
+            return WeightBlob(name: prefix + suffix, type: type, count: stored.count, bytes: littleEndian(stored))
+        }
+        let floats = blob("_weights", "float", program.weights.map(\.bitPattern))
+        guard !program.weightsS8.isEmpty else { return [floats] }
+        return [blob("_weights_s8", "int8_t", program.weightsS8), blob("_weights_s32", "int32_t", program.weightsS32), floats]
+    }
+
+    /// The union that lets a string literal's bytes be the storage of `blob.count` values (one
+    /// byte more for the literal's terminating zero), the same text in the code file and the
+    /// weights file, so both declare one type.
+    func blobType(_ blob: WeightBlob) throws -> String {
+        try fillTemplate("c/weights_blob_type.c.in", [
+            "PREFIX": prefix, "NAME": blob.name, "TYPE": blob.type, "COUNT": "\(blob.count)", "BYTE_COUNT": "\(blob.bytes.count + 1)",
+        ])
+    }
+
+    /// Bytes as the lines of one C string literal, 96 bytes a line: printable ASCII as itself
+    /// (but `"`, `\\` and `?`, which could start a trigraph), every other byte as a three-digit
+    /// octal escape, which cannot swallow a digit after it.
+    static func stringLiteralLines(_ bytes: [UInt8]) -> String {
+        var text = ""
+        text.reserveCapacity(bytes.count * 3)
+        for (n, b) in bytes.enumerated() {
+            if n % 96 == 0 { text += n == 0 ? "    \"" : "\"\n    \"" }
+            if b >= 0x20 && b < 0x7F && b != 0x22 && b != 0x5C && b != 0x3F {
+                text.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                text += "\\" + String(b >> 6) + String((b >> 3) & 7) + String(b & 7)
+            }
+        }
+        return text + "\""
     }
 
     /// An array initializer's values, `perLine` a line, each line indented and ending in a comma.
