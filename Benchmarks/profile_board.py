@@ -87,7 +87,7 @@ def main():
         "-I", d, "-I", harness, f"-DSN_MODEL={prefix}", f"-DSN_MODEL_UPPER={prefix.upper()}", f'-DSN_MODEL_HEADER="{prefix}.h"',
         f"{d}/network.o", f"{d}/weights.o", f"{harness}/board_main.c", f"{harness}/startup_cortex_m.c", f"{harness}/semihosting.c",
         "-o", f"{d}/prog.elf"])
-    write_seeded_input(gen, args.spec, f"{d}/input.npy", d)
+    write_seeded_input(gen, args.spec, f"{d}/input.npy")
     raw = open(f"{d}/input.npy", "rb").read()
     header = 10 + raw[8] + 256 * raw[9]
     with open(f"{d}/input.bin", "wb") as f:

@@ -85,7 +85,7 @@ def main():
     with open(f"{d}/prof.c", "w") as f:
         f.write(source)
     sh(["cc", "-std=c11", "-DSHUFFLENET_MAIN", *args.flags, "-I", d, f"{d}/prof.c", f"{d}/{prefix}_weights.c", "-o", f"{d}/prof", "-lm"])
-    write_seeded_input(gen, args.spec, f"{d}/input.npy", d)
+    write_seeded_input(gen, args.spec, f"{d}/input.npy")
     out = sh([f"{d}/prof", f"{d}/input.npy", f"{d}/logits.npy", str(args.runs)]).stdout
     median = re.search(r"median ([0-9.]+) ms", out).group(1)
     per_call = [0.0] * len(names)
