@@ -237,36 +237,72 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
 #if SN_VEC == 16
 #define SN_CB_NV 3
 #define SN_CB_NR 7
+#define SN_CB_KS 3
 #elif defined(SN_FEW_VECTOR_REGISTERS)
 #define SN_CB_NV 3
 #define SN_CB_NR 1
+#define SN_CB_KS 1
 #else
 #define SN_CB_NV 2
 #define SN_CB_NR 6
+#define SN_CB_KS 3
 #endif
-#define SN_POINTWISE_CB_TILE(NR, NV)                                                        \
+#define SN_POINTWISE_CB_STEP(S, NR, NV, kk)                                                 \
+    {                                                                                       \
+        const float *src = SN_PLANE(in, in_idx, kk, P) + p;                                 \
+        SN_PREFETCH(SN_PLANE(in, in_idx, (kk) < K - 16 ? (kk) + 16 : K - 1, P) + p);        \
+        sn_vec wv[NV];                                                                      \
+        SN_UNROLL                                                                           \
+        for (int v = 0; v < (NV); v++) {                                                    \
+            wv[v] = sn_load(SN_CB_W(w, K, o0 + v * SN_VEC, kk));                             \
+            SN_IN_REGISTER(wv[v]);                                                          \
+        }                                                                                   \
+        SN_UNROLL                                                                           \
+        for (int j = 0; j < (NR); j++) {                                                    \
+            const sn_vec a = sn_splat(src[j]);                                              \
+            SN_UNROLL                                                                       \
+            for (int v = 0; v < (NV); v++) acc[S][j][v] += a * wv[v];                       \
+        }                                                                                   \
+    }
+/* Each step also asks for the pixels 16 planes ahead: a column sweeps its K planes once per
+ * pixel block, and with a plane stride that is not a whole number of cache lines (49
+ * floats) the hardware prefetcher fell behind once the K planes no longer fit L1 (K = 232:
+ * 71% of peak at P = 49 against 88% at P = 48; 85% with this). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SN_PREFETCH(address) __builtin_prefetch(address)
+#else
+#define SN_PREFETCH(address) ((void)0)
+#endif
+/* A tile of NR pixels x NV channel vectors. The sum over k runs as KS interleaved partial
+ * sums, added at the end: a one-pixel tile has too few accumulators to hide the latency of
+ * a multiply-add chain otherwise (P = 49 in blocks of 6 leaves one such pixel, which took a
+ * fifth of the layer's time). */
+#define SN_POINTWISE_CB_TILE(NR, NV, KS)                                                    \
     {                                                                                       \
         const int rows = O - o0 < (NV) * SN_VEC ? O - o0 : (NV) * SN_VEC;                   \
-        sn_vec acc[NR][NV];                                                                 \
+        sn_vec acc[KS][NR][NV];                                                             \
         SN_UNROLL                                                                           \
         for (int v = 0; v < (NV); v++) {                                                    \
             const sn_vec b = bias ? sn_load(bias + o0 + v * SN_VEC) : sn_splat(0.0f);       \
             SN_UNROLL                                                                       \
-            for (int j = 0; j < (NR); j++) acc[j][v] = b;                                   \
-        }                                                                                   \
-        for (int k = 0; k < K; k++) {                                                       \
-            const float *src = SN_PLANE(in, in_idx, k, P) + p;                              \
-            sn_vec wv[NV];                                                                  \
-            SN_UNROLL                                                                       \
-            for (int v = 0; v < (NV); v++) {                                                \
-                wv[v] = sn_load(SN_CB_W(w, K, o0 + v * SN_VEC, k));                         \
-                SN_IN_REGISTER(wv[v]);                                                      \
+            for (int j = 0; j < (NR); j++) {                                                \
+                acc[0][j][v] = b;                                                           \
+                SN_UNROLL                                                                   \
+                for (int s = 1; s < (KS); s++) acc[s][j][v] = sn_splat(0.0f);               \
             }                                                                               \
+        }                                                                                   \
+        const int ks_end = K - K % (KS);                                                    \
+        for (int k = 0; k < ks_end; k += (KS)) {                                            \
+            SN_UNROLL                                                                       \
+            for (int s = 0; s < (KS); s++) SN_POINTWISE_CB_STEP(s, NR, NV, k + s)           \
+        }                                                                                   \
+        for (int k = ks_end; k < K; k++) SN_POINTWISE_CB_STEP(0, NR, NV, k)                 \
+        SN_UNROLL                                                                           \
+        for (int s = 1; s < (KS); s++) {                                                    \
             SN_UNROLL                                                                       \
             for (int j = 0; j < (NR); j++) {                                                \
-                const sn_vec a = sn_splat(src[j]);                                          \
                 SN_UNROLL                                                                   \
-                for (int v = 0; v < (NV); v++) acc[j][v] += a * wv[v];                      \
+                for (int v = 0; v < (NV); v++) acc[0][j][v] += acc[s][j][v];                \
             }                                                                               \
         }                                                                                   \
         /* lanes of a variable channel index would put the whole tile in memory: one        \
@@ -276,7 +312,7 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
             if (v * SN_VEC >= rows) break;                                                  \
             float lanes[NR][SN_VEC];                                                        \
             SN_UNROLL                                                                       \
-            for (int j = 0; j < (NR); j++) sn_store(lanes[j], acc[j][v]);                   \
+            for (int j = 0; j < (NR); j++) sn_store(lanes[j], acc[0][j][v]);                \
             const int n = rows - v * SN_VEC < SN_VEC ? rows - v * SN_VEC : SN_VEC;          \
             for (int c = 0; c < n; c++) {                                                   \
                 float *dst = SN_PLANE(out, out_idx, o0 + v * SN_VEC + c, P) + p;            \
@@ -295,8 +331,8 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
 #define SN_POINTWISE_CB_COLUMN(NV)                                                          \
     {                                                                                       \
         int p = 0;                                                                          \
-        for (; p + SN_CB_NR <= P; p += SN_CB_NR) SN_POINTWISE_CB_TILE(SN_CB_NR, NV)          \
-        for (; p < P; p++) SN_POINTWISE_CB_TILE(1, NV)                                      \
+        for (; p + SN_CB_NR <= P; p += SN_CB_NR) SN_POINTWISE_CB_TILE(SN_CB_NR, NV, 1)       \
+        for (; p < P; p++) SN_POINTWISE_CB_TILE(1, NV, SN_CB_KS)                            \
     }
 #endif
 
