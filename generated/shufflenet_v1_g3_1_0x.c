@@ -120,11 +120,14 @@ SN_INLINE sn_vec sn_splat(float x) { const sn_vec zero = {0}; return x - zero; }
 
 SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
 
+#ifdef SN_HAVE_VECTOR
+SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v & (sn_ivec)(v > z)); }
+#endif
+
 /* All output rows of a 1x1 conv at pixels [p, p + NV*SN_VEC), in register blocks of 4
  * rows: each step over k loads NV input vectors and broadcasts 4 packed weights. STORE
  * writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the masked last vector). */
 #ifdef SN_HAVE_VECTOR
-SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v & (sn_ivec)(v > z)); }
 #define SN_STORE_ALL(dst, y) sn_store((dst), (y))
 #define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
 #define SN_POINTWISE_STRIP(NV, p, STORE)                                                    \
@@ -434,10 +437,12 @@ SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
     }
 }
 
+#ifndef SN_HAVE_VECTOR
 /* One output row of a direct KxK convolution (groups 1) for all O channels into
  * row[O][OW], as a 1x1 conv over the row's taps: the input columns each of the C*K*K taps
- * reads are gathered into strips[tap][OW] (zero outside the image), then sn_pointwise
- * multiplies them by the weights, packed as a 1x1 conv's ([ceil(O/4)][C*K*K][4]). */
+ * reads are gathered into strips[tap][OW] (zero outside the image), then multiplied by the
+ * weights, packed as a 1x1 conv's ([ceil(O/4)][C*K*K][4]), in blocks of 4 channels like
+ * sn_pointwise's plain loop. Only the plain C build streams the first conv this way. */
 SN_KERNEL void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int Wd, const float *SN_RESTRICT w,
                                 const float *bias, int O, int K, int stride, int pad, int oy, int OW,
                                 float *SN_RESTRICT row, float *SN_RESTRICT strips, int relu) {
@@ -458,16 +463,161 @@ SN_KERNEL void sn_conv_row_taps(const float *SN_RESTRICT in, int C, int H, int W
             }
         }
     }
-    sn_pointwise(strips, NULL, C * K * K, OW, w, bias, O, row, NULL, 0, relu);
+    const int T = C * K * K;
+    for (int p = 0; p < OW; p++) {
+        for (int o0 = 0; o0 < O; o0 += 4) {
+            const float *wb = w + (size_t)(o0 / 4) * (size_t)T * 4;
+            const int rows = O - o0 < 4 ? O - o0 : 4;
+            float acc[4];
+            for (int r = 0; r < 4; r++) acc[r] = (bias && r < rows) ? bias[o0 + r] : 0.0f;
+            for (int t = 0; t < T; t++) {
+                const float a = strips[(size_t)t * OW + p];
+                for (int r = 0; r < 4; r++) acc[r] += wb[(size_t)t * 4 + r] * a;
+            }
+            for (int r = 0; r < rows; r++) row[(size_t)(o0 + r) * OW + p] = relu ? sn_relu1(acc[r]) : acc[r];
+        }
+    }
 }
+#endif
 
-/* Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]
- * floats of scratch, then C*K*K strips of CW floats), each pooled row is taken as soon
- * as its conv rows exist. */
+/* Direct conv streamed into a max pool: each conv row is computed once and pooled as soon
+ * as the rows of a pooled row exist, so the full-size conv output never exists.
+ *
+ * With vectors, over output channels: a tile of SN_CP_NR conv pixels x SN_CP_NV channel
+ * vectors broadcasts each image tap straight from the image (no copies of the input, whose
+ * stride-2 gather into tap strips took as long as the multiply-adds) against the taps'
+ * weight vectors. Scratch holds the weights as [C*K*K][OP] (OP = O rounded up to whole
+ * vectors, zeros past O), the bias, one conv row [CW][OP] and a ring of PK conv rows
+ * already pooled across, [PK][OW][OP] (Graph.scratchBytes makes room). Pooled values go
+ * to the output planes lane by lane. Without vectors: each conv row as a 1x1 conv over
+ * its tap strips (sn_conv_row_taps), into a ring of PK rows ([PK][O][CW] floats, then
+ * C*K*K strips of CW floats). */
+#ifdef SN_HAVE_VECTOR
+#if SN_VEC == 16
+#define SN_CP_NR 6
+#define SN_CP_NV 2
+#elif defined(SN_FEW_VECTOR_REGISTERS)
+#define SN_CP_NR 2
+#define SN_CP_NV 2
+#else
+#define SN_CP_NR 3
+#define SN_CP_NV 3
+#endif
+/* Conv pixels cx .. cx+NR-1 of conv row r, channel vectors o0 .. o0+NV*SN_VEC, into
+ * `row`; `interior`: every tap of those pixels lies inside the image row (no checks). */
+#define SN_CONV_TILE(NR, NV, interior)                                                      \
+    {                                                                                       \
+        sn_vec acc[NR][NV];                                                                 \
+        SN_UNROLL                                                                           \
+        for (int v = 0; v < (NV); v++) {                                                    \
+            const sn_vec b = sn_load(bt + o0 + v * SN_VEC);                                 \
+            SN_UNROLL                                                                       \
+            for (int j = 0; j < (NR); j++) acc[j][v] = b;                                   \
+        }                                                                                   \
+        const float *wk = wt + o0; /* the weights of tap (c, ky, kx), one tap after another */ \
+        for (int c = 0; c < C; c++) {                                                       \
+            for (int ky = 0; ky < K; ky++) {                                                \
+                const int iy = r * stride - pad + ky;                                       \
+                if (iy < 0 || iy >= H) { wk += (size_t)K * OP; continue; }                  \
+                const float *xr = in + ((size_t)c * H + iy) * Wd;                           \
+                for (int kx = 0; kx < K; kx++, wk += OP) {                                  \
+                    sn_vec wv[NV];                                                          \
+                    SN_UNROLL                                                               \
+                    for (int v = 0; v < (NV); v++) {                                        \
+                        wv[v] = sn_load(wk + v * SN_VEC);                                   \
+                        SN_IN_REGISTER(wv[v]);                                              \
+                    }                                                                       \
+                    SN_UNROLL                                                               \
+                    for (int j = 0; j < (NR); j++) {                                        \
+                        /* interior: unsigned index arithmetic, which cannot overflow */    \
+                        size_t at = (size_t)(cx + j) * (size_t)stride - (size_t)pad + (size_t)kx; \
+                        if (!(interior)) {                                                  \
+                            const int ix = (cx + j) * stride - pad + kx;                    \
+                            if (ix < 0 || ix >= Wd) continue;                               \
+                            at = (size_t)ix;                                                \
+                        }                                                                   \
+                        const sn_vec a = sn_splat(xr[at]);                                  \
+                        SN_UNROLL                                                           \
+                        for (int v = 0; v < (NV); v++) acc[j][v] += a * wv[v];              \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        SN_UNROLL                                                                           \
+        for (int j = 0; j < (NR); j++) {                                                    \
+            SN_UNROLL                                                                       \
+            for (int v = 0; v < (NV); v++)                                                  \
+                sn_store(row + (size_t)(cx + j) * OP + o0 + v * SN_VEC, relu ? sn_relu(acc[j][v]) : acc[j][v]); \
+        }                                                                                   \
+    }
+/* All channel vectors of conv pixels cx .. cx+NR-1: tiles of SN_CP_NV vectors, then one. */
+#define SN_CONV_PIXELS(NR, interior)                                                        \
+    {                                                                                       \
+        int o0 = 0;                                                                         \
+        for (; o0 + SN_CP_NV * SN_VEC <= OP; o0 += SN_CP_NV * SN_VEC) SN_CONV_TILE(NR, SN_CP_NV, interior) \
+        for (; o0 < OP; o0 += SN_VEC) SN_CONV_TILE(NR, 1, interior)                          \
+    }
+#endif
+
 SN_KERNEL void sn_conv_max_pool(const float *in, int C, int H, int Wd, const float *w, const float *bias, int O,
                                 int K, int stride, int pad, int CH, int CW, int relu,
                                 int PK, int PS, int PP, float *out, const int32_t *out_idx, int OH, int OW,
                                 float *ring) {
+#ifdef SN_HAVE_VECTOR
+    const int T = C * K * K, OP = (O + SN_VEC - 1) / SN_VEC * SN_VEC;
+    float *const wt = ring, *const bt = wt + (size_t)T * OP, *const row = bt + OP, *const pooled = row + (size_t)CW * OP;
+    /* the weights, packed [ceil(O/4)][T][4] like a 1x1 conv's, as [T][OP] */
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < OP; o++) wt[(size_t)t * OP + o] = o < O ? w[((size_t)(o / 4) * T + t) * 4 + o % 4] : 0.0f;
+    for (int o = 0; o < OP; o++) bt[o] = bias && o < O ? bias[o] : 0.0f;
+    /* conv pixels whose taps all lie inside the image row */
+    int lo = (pad + stride - 1) / stride, hi = Wd - K + pad < 0 ? 0 : (Wd - K + pad) / stride + 1;
+    if (hi > CW) hi = CW;
+    if (lo > hi) lo = hi;
+    int next = 0; /* next conv row to compute */
+    for (int oy = 0; oy < OH; oy++) {
+        const int y0 = oy * PS - PP;
+        const int y1 = y0 + PK < CH ? y0 + PK : CH;
+        for (; next < y1; next++) {
+            const int r = next;
+            for (int cx = 0; cx < lo; cx++) SN_CONV_PIXELS(1, 0)
+            int cx = lo;
+            for (; cx + SN_CP_NR <= hi; cx += SN_CP_NR) SN_CONV_PIXELS(SN_CP_NR, 1)
+            for (; cx < hi; cx++) SN_CONV_PIXELS(1, 1)
+            for (; cx < CW; cx++) SN_CONV_PIXELS(1, 0)
+            /* pooled across: column ox is the max of conv columns [ox*PS - PP, +PK) in the row */
+            float *dst = pooled + (size_t)(r % PK) * OW * OP;
+            for (int ox = 0; ox < OW; ox++) {
+                const int x0 = ox * PS - PP < 0 ? 0 : ox * PS - PP;
+                const int x1 = ox * PS - PP + PK < CW ? ox * PS - PP + PK : CW;
+                for (int o0 = 0; o0 < OP; o0 += SN_VEC) {
+                    sn_vec m = sn_load(row + (size_t)x0 * OP + o0);
+                    for (int x = x0 + 1; x < x1; x++) {
+                        const sn_vec q = sn_load(row + (size_t)x * OP + o0);
+                        m = (sn_vec)(((sn_ivec)q & (sn_ivec)(q > m)) | ((sn_ivec)m & ~(sn_ivec)(q > m)));
+                    }
+                    sn_store(dst + (size_t)ox * OP + o0, m);
+                }
+            }
+        }
+        /* pooled down the rows of the window that exist, then each channel to its plane */
+        const int ky0 = y0 < 0 ? 0 : y0;
+        for (int ox = 0; ox < OW; ox++) {
+            for (int o0 = 0; o0 < OP; o0 += SN_VEC) {
+                sn_vec m = sn_load(pooled + ((size_t)(ky0 % PK) * OW + ox) * OP + o0);
+                for (int ky = ky0 + 1; ky < y1; ky++) {
+                    const sn_vec q = sn_load(pooled + ((size_t)(ky % PK) * OW + ox) * OP + o0);
+                    m = (sn_vec)(((sn_ivec)q & (sn_ivec)(q > m)) | ((sn_ivec)m & ~(sn_ivec)(q > m)));
+                }
+                float lanes[SN_VEC];
+                sn_store(lanes, m);
+                const int n = O - o0 < SN_VEC ? O - o0 : SN_VEC;
+                for (int l = 0; l < n; l++) SN_PLANE(out, out_idx, o0 + l, OH * OW)[(size_t)oy * OW + ox] = lanes[l];
+            }
+        }
+    }
+#else
+
     float *strip = ring + (size_t)PK * O * CW; /* the tap strips, then the pool's row maxima */
     int next = 0; /* next conv row to compute */
     for (int oy = 0; oy < OH; oy++) {
@@ -508,6 +658,7 @@ SN_KERNEL void sn_conv_max_pool(const float *in, int C, int H, int Wd, const flo
             }
         }
     }
+#endif
 }
 
 /* Max or average pool (average counts padding, as PyTorch's default), channelwise. */
