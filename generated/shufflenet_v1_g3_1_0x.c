@@ -381,12 +381,14 @@ SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
         float *y = SN_PLANE(out, out_idx, c, OH * OW);
         const float *k = w + (size_t)c * 9;
         const float b = bias ? bias[c] : 0.0f;
+#ifdef SN_HAVE_VECTOR
         if (stride == 2 && OW >= 16) {
             /* Stride 2, in chunks of up to SN_DW_CHUNK output columns: the three input rows
              * are first split into the columns each tap reads (zeros outside the image), so
              * the sums read consecutive floats and vectorize; read in place, every tap is a
              * stride-2 gather, and these layers ran at a third of the stride-1 speed. Rows
-             * of fewer than 16 outputs gain nothing: the splitting costs what it saves. */
+             * of fewer than 16 outputs gain nothing: the splitting costs what it saves;
+             * nor do the plain C kernels (1% more instructions on a Cortex-M7). */
             for (int oy = 0; oy < OH; oy++) {
                 float *yr = y + (size_t)oy * OW;
                 for (int ox0 = 0; ox0 < OW; ox0 += SN_DW_CHUNK) {
@@ -422,6 +424,7 @@ SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
             }
             continue;
         }
+#endif
         int flat_rows = 0;
         if (stride == 1 && H >= 3 && Wd >= 3) {
             /* Stride 1: rows 1 .. H-2 as one flat run over the plane (long enough to
