@@ -70,11 +70,11 @@ extension LayerProgram.Kernel {
             return KernelCall(name: "convMaxPoolU8", arguments: [.planes(input), .quantizedImage, .int(c), .int(h), .int(w)] + quantization(image)
                 + [.int8Weights(weights), .int32Weights(bias), .weights(multipliers), .int(o), .int(k), .int(stride), .int(pad), .int(ch), .int(cw),
                    .int(pool.kernel), .int(pool.stride), .int(pool.padding)] + io(output) + [.int(oh), .int(ow), .planes(ring)] + epilogue(e))
-        case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
-            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+        case let .pointwiseU8(input, k, pixels, weights, bias, multipliers, o, output, e):
+            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int8Weights(weights),
                                                                           .int32Weights(bias), .weights(multipliers), .int(o)] + io(output) + epilogue(e))
-        case let .pointwiseResidualU8(input, k, pixels, zp, weights, bias, multipliers, o, output, rzp, rm, e):
-            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int(Int(zp)), .int8Weights(weights),
+        case let .pointwiseResidualU8(input, k, pixels, weights, bias, multipliers, o, output, rzp, rm, e):
+            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int8Weights(weights),
                                                                                   .int32Weights(bias), .weights(multipliers), .int(o)] + io(output)
                 + [.int(Int(rzp)), .float(rm), .int(Int(e.zeroPoint)), .int(Int(e.min)), .int(Int(e.max))])
         case let .avgPoolU8(input, c, h, w, pool, from, to, output, oh, ow):

@@ -41,11 +41,12 @@ public struct LayerProgram: Sendable {
         case convMaxPoolU8(input: Operand, c: Int, h: Int, w: Int, image: ActivationQuantization, weights: Int, bias: Int?, multipliers: Int,
                            o: Int, k: Int, stride: Int, pad: Int, ch: Int, cw: Int, pool: Pool, output: Operand, oh: Int, ow: Int,
                            ring: Operand, epilogue: Int8Epilogue)
-        /// Weights [o][k] row-major.
-        case pointwiseU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+        /// Weights in granules of 4 rows x 4 planes (`packGranules`); `bias` (always there) is
+        /// `bias - inputZeroPoint * sum_k w` (`foldZeroPoint`), so the kernel needs no zero point.
+        case pointwiseU8(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int, multipliers: Int, o: Int,
                          output: Operand, epilogue: Int8Epilogue)
         /// v1's relu(shortcut + conv), in place: the shortcut is read from the output planes.
-        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int, multipliers: Int, o: Int,
                                  output: Operand, shortcutZeroPoint: Int32, shortcutMultiplier: Float, epilogue: Int8Epilogue)
         case avgPoolU8(input: Operand, c: Int, h: Int, w: Int, pool: Pool, from: ActivationQuantization, to: ActivationQuantization,
                        output: Operand, oh: Int, ow: Int)

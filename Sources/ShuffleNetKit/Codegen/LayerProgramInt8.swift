@@ -56,16 +56,18 @@ extension LayerProgram {
                     for group in 0..<c.groups {
                         let rows = (group * og)..<((group + 1) * og)
                         let input = operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)]))
-                        let weights = appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)]))
-                        let groupBias = bias.map { appendS32(Array($0[rows])) }
+                        let groupWeights = Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])
+                        let weights = appendS8(Self.packGranules(groupWeights, rows: og, columns: kg))
+                        let groupBias = appendS32(try Self.foldZeroPoint(bias.map { Array($0[rows]) }, groupWeights, rows: og, columns: kg,
+                                                                         zeroPoint: q.inputs[0].zeroPoint, layer: node.name))
                         let multipliers = appendFloats(Array(m[rows]))
                         let destination = operand(node.outputBuffer(self: i), Array(outPlanes[rows]))
                         kernels.append(c.residual
-                            ? .pointwiseResidualU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                            ? .pointwiseResidualU8(input: input, k: kg, pixels: s.h * s.w,
                                                    weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination,
                                                    shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
                                                    epilogue: e)
-                            : .pointwiseU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                            : .pointwiseU8(input: input, k: kg, pixels: s.h * s.w,
                                            weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination, epilogue: e))
                     }
                 } else {
@@ -109,6 +111,39 @@ extension LayerProgram {
         program.weightsS32 = s32
         program.inputQuantization = g.nodes[0].quantization!.output!.storedAsUInt8
         return program
+    }
+}
+
+extension LayerProgram {
+    /// A row-major [rows][columns] int8 matrix as granules of 4 rows x 4 columns,
+    /// [ceil(rows/4)][ceil(columns/4)][4][4], zeros past the last row and column: the order
+    /// the int8 1x1 and classifier kernels read (`SN_GRANULE` in templates/c/kernels.c.in):
+    /// one row's 4 bytes are one 32-bit broadcast (AVX2, SMLAD), a granule one 16-byte
+    /// load (dot-product instructions).
+    static func packGranules(_ w: [Int32], rows: Int, columns: Int) -> [Int32] {
+        precondition(w.count == rows * columns)
+        let rowBlocks = (rows + 3) / 4, columnBlocks = (columns + 3) / 4
+        var packed = [Int32](repeating: 0, count: rowBlocks * columnBlocks * 16)
+        for r in 0..<rows {
+            for k in 0..<columns {
+                packed[((r / 4) * columnBlocks + k / 4) * 16 + (r % 4) * 4 + k % 4] = w[r * columns + k]
+            }
+        }
+        return packed
+    }
+
+    /// `bias[o] - zeroPoint * sum_k w[o][k]` (bias 0 when there is none): with it a kernel
+    /// sums `x * w` over the stored bytes and gets the reference's `bias + sum (x - zp) * w`,
+    /// the same int32. Fails (naming the layer) if a value leaves int32.
+    static func foldZeroPoint(_ bias: [Int32]?, _ w: [Int32], rows: Int, columns: Int, zeroPoint: Int32, layer: String) throws -> [Int32] {
+        try (0..<rows).map { r in
+            let sum = w[(r * columns)..<((r + 1) * columns)].reduce(Int64(0)) { $0 + Int64($1) }
+            let folded = Int64(bias?[r] ?? 0) - Int64(zeroPoint) * sum
+            guard let value = Int32(exactly: folded) else {
+                throw ShuffleNetError("layer \(layer): bias \(bias?[r] ?? 0) minus the input zero point's share leaves int32")
+            }
+            return value
+        }
     }
 }
 
