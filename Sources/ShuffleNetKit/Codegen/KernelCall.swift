@@ -88,9 +88,9 @@ extension LayerProgram.Kernel {
             return KernelCall(name: "requantizePlanesU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
         case let .globalAvgPoolU8(input, c, pixels, from, to, output):
             return KernelCall(name: "globalAvgPoolU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
-        case let .linearU8(input, k, zp, weights, bias, multipliers, o, intermediate, floatBias, output):
+        case let .linearU8(input, k, weights, bias, multipliers, o, intermediate, floatBias, output):
             let mid = intermediate.map { [A.flag(true)] + quantization($0) } ?? [.flag(false), .float(1), .int(0), .int(0), .int(0)]
-            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .int(Int(zp)), .int8Weights(weights), .int32Weights(bias),
+            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .int8Weights(weights), .int32Weights(bias),
                                                                        .weights(multipliers), .int(o)] + mid + [.weights(floatBias), .planes(output)])
         }
     }

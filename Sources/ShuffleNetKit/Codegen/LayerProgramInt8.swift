@@ -39,13 +39,20 @@ extension LayerProgram {
                 let m = (0..<c.outChannels).map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale($0), output: own.scale) }
                 if let pool = c.maxPool, let cs = c.convShape, c.groups == 1, node.inputChannels[0] == nil {
                     let ring = Operand(base: .arenaBytes(layout.offset(of: .scratch(i))!), offset: 0, table: nil)
+                    // Each conv row is a 1x1 conv over its C*K*K tap strips: packed and folded as one.
+                    let taps = c.inChannels * c.kernel * c.kernel
                     kernels.append(.convMaxPoolU8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, image: q.inputs[0],
-                                                  weights: appendS8(w.values), bias: bias.map(appendS32), multipliers: appendFloats(m),
+                                                  weights: appendS8(Self.packGranules(w.values, rows: c.outChannels, columns: taps)),
+                                                  bias: appendS32(try Self.foldZeroPoint(bias, w.values, rows: c.outChannels, columns: taps,
+                                                                                         zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
+                                                  multipliers: appendFloats(m),
                                                   o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, ch: cs.h, cw: cs.w,
                                                   pool: pool, output: out(), oh: s.h, ow: s.w, ring: ring, epilogue: e))
                 } else if c.isDepthwise && c.kernel == 3 && c.padding == 1 && c.maxPool == nil {
                     kernels.append(.depthwise3x3U8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, stride: c.stride,
-                                                   inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values), bias: bias.map(appendS32),
+                                                   inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values),
+                                                   bias: appendS32(try Self.foldZeroPoint(bias, w.values, rows: c.outChannels, columns: 9,
+                                                                                          zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
                                                    multipliers: appendFloats(m), output: out(), oh: s.h, ow: s.w, epilogue: e))
                 } else if c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
                     // One call per group; v1's `relu(x + main)` adds the shortcut it reads from
@@ -88,8 +95,11 @@ extension LayerProgram {
                     q.intermediate.map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale(o), output: $0.scale) }
                         ?? q.inputs[0].scale * w.scale(o)
                 }
-                kernels.append(.linearU8(input: input(0), k: l.inFeatures, inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values),
-                                         bias: intBias.map { appendS32($0.values) }, multipliers: appendFloats(m), o: l.outFeatures,
+                kernels.append(.linearU8(input: input(0), k: l.inFeatures,
+                                         weights: appendS8(Self.packGranules(w.values, rows: l.outFeatures, columns: l.inFeatures)),
+                                         bias: appendS32(try Self.foldZeroPoint(intBias?.values, w.values, rows: l.outFeatures, columns: l.inFeatures,
+                                                                                zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
+                                         multipliers: appendFloats(m), o: l.outFeatures,
                                          intermediate: q.intermediate, floatBias: floatBias.map(appendFloats), output: out()))
             default:
                 throw unsupported(node.op.kind)
