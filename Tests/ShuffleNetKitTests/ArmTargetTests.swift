@@ -105,8 +105,8 @@ final class ArmTargetTests: XCTestCase {
     }
 
     /// int8 on Arm, bit-identical to the interpreter: the real QDQ model on the Cortex-M7
-    /// (weights in PSRAM) and under qemu-aarch64, baseline Armv8-A (the generic vector
-    /// kernels) and with the dot product (SDOT kernels; the preprocessor must pick them),
+    /// (SMLAD kernels, weights in PSRAM) and under qemu-aarch64, baseline Armv8-A (the generic
+    /// vector kernels) and with the dot product (SDOT kernels; the preprocessor must pick each),
     /// where its logits also equal ONNX Runtime's reference logits, and seeded v2-0.5x,
     /// calibrated on two photos, on the Cortex-M55 with its weights in QSPI (the 2
     /// MB-flash part: the flash is printed and bounded).
@@ -122,9 +122,12 @@ final class ArmTargetTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try writeFilesAtomically(try generate(try zoo.forTarget(dotprod)), to: scratch)
         let code = "\(scratch)/\(zoo.prefix).c"
-        for (t, picks) in [(dotprod, true), (try target("aarch64-linux"), false)] {
-            let macros = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-E", "-dM", code])
-            XCTAssertEqual(macros.stdout.contains("#define SN_I8_DOTPROD 1"), picks, "\(t.name): SDOT kernels")
+        for (name, path) in [("aarch64-linux-dotprod", ["SN_I8_DOTPROD", "SN_I8_VECTOR"]), ("aarch64-linux", ["SN_I8_VECTOR"]),
+                             ("cortex-m7", ["SN_I8_SMLAD"]), ("cortex-m55", ["SN_I8_VECTOR"])] {
+            let t = try target(name)
+            let macros = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-E", "-dM", code]).stdout
+            let picked = ["SN_I8_AVX2", "SN_I8_DOTPROD", "SN_I8_SMLAD", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
+            XCTAssertEqual(picked, path, "\(name): int8 kernel path")
         }
         for name in ["cortex-m7", "aarch64-linux", "aarch64-linux-dotprod"] {
             let (report, logits) = try checkOnTarget(zoo, target: try target(name), input: cat)
