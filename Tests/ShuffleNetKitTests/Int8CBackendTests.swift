@@ -196,6 +196,26 @@ final class Int8CBackendTests: XCTestCase {
         }
     }
 
+    /// An image wider than the kernels' stack buffers (544 pixels: the first conv's padded
+    /// row is over SN_CONV_ROW_MAX = 512 bytes, the depthwise planes of 136 over
+    /// SN_DW_MAX_WIDTH = 128) takes the fallbacks (tap-by-tap quantization, windows one by
+    /// one), still bit-identical with the AVX2 and the generic vector kernels.
+    func testWideImageTakesTheFallbackKernels() throws {
+        let json = #"{"name": "i8-wide", "family": "v2", "inputSize": 544, "numClasses": 5, "stageRepeats": [1, 1, 1], "channels": [4, 8, 16, 32, 32]}"#
+        let spec = try loadSpec(try writeTemp("int8-wide.json", json))
+        let g = try optimize(try bindWeights(try buildGraph(spec), path: nil))
+        let q = try quantize(g, activations: Int8Tests.fixedActivations(g))
+        var rng = SplitMix(seed: 5)
+        let x = Tensor(shape: [1, 3, 544, 544], data: (0..<(3 * 544 * 544)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 400 })
+        let image = dir + "/wide.npy"
+        try Npy.write(x, to: image)
+        let strict = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+        try emitBuildRun(q, prefix: "i8_wide", images: [(image, try Interpreter(graph: q).run(x).data)],
+                         builds: [("gcc", strict + ["-O3", "-march=native"]), ("gcc", strict + ["-O2"])])
+        let code = try String(contentsOfFile: dir + "/i8_wide/i8_wide.c", encoding: .utf8)
+        XCTAssertTrue(code.contains("sn_depthwise3x3_u8(Q + 0, NULL, 4, 136, 136, 2,"), "a depthwise conv reads 136-pixel rows")
+    }
+
     /// The tiny per-channel QDQ model: clang strict, and gcc under ASan and UBSan.
     func testTinyModelEmittedCUnderClangAndSanitizers() throws {
         let spec = try loadSpec(try Fixtures.path("parity/tiny-v2.json"))
