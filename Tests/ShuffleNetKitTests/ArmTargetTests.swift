@@ -106,7 +106,8 @@ final class ArmTargetTests: XCTestCase {
 
     /// int8 on Arm, bit-identical to the interpreter: the real QDQ model on the Cortex-M7
     /// (SMLAD kernels, weights in PSRAM) and under qemu-aarch64, baseline Armv8-A (the generic
-    /// vector kernels) and with the dot product (SDOT kernels; the preprocessor must pick each),
+    /// vector kernels) and with the dot product (SDOT kernels; the preprocessor must pick each,
+    /// and the code must build warning-free with each target's flags),
     /// where its logits also equal ONNX Runtime's reference logits, and seeded v2-0.5x,
     /// calibrated on two photos, on the Cortex-M55 with its weights in QSPI (the 2
     /// MB-flash part: the flash is printed and bounded).
@@ -128,6 +129,10 @@ final class ArmTargetTests: XCTestCase {
             let macros = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-E", "-dM", code]).stdout
             let picked = ["SN_I8_AVX2", "SN_I8_DOTPROD", "SN_I8_SMLAD", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
             XCTAssertEqual(picked, path, "\(name): int8 kernel path")
+            // warning-free with the target's flags (kernels out of line: a build in seconds)
+            let build = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags
+                                       + ["-DSHUFFLENET_FAST_COMPILE", "-Wall", "-Wextra", "-Werror", "-c", code, "-o", scratch + "/\(name).o"])
+            XCTAssertEqual(build.status, 0, "\(name): \(build.stderr)")
         }
         for name in ["cortex-m7", "aarch64-linux", "aarch64-linux-dotprod"] {
             let (report, logits) = try checkOnTarget(zoo, target: try target(name), input: cat)
