@@ -109,8 +109,8 @@ final class ArmTargetTests: XCTestCase {
     /// vector kernels) and with the dot product (SDOT kernels; the preprocessor must pick each,
     /// and the code must build warning-free with each target's flags),
     /// where its logits also equal ONNX Runtime's reference logits, and seeded v2-0.5x,
-    /// calibrated on two photos, on the Cortex-M55 with its weights in QSPI (the 2
-    /// MB-flash part: the flash is printed and bounded).
+    /// calibrated on two photos, on the Cortex-M55 (Helium kernels) with its weights in QSPI
+    /// (the 2 MB-flash part: the flash is printed and bounded).
     func testInt8IsBitIdenticalOnArm() throws {
         let photo = { (name: String) in try Npy.read(path: try Fixtures.path("onnx/\(name).npy")) }
         let cat = try photo("cat")
@@ -124,10 +124,10 @@ final class ArmTargetTests: XCTestCase {
         try writeFilesAtomically(try generate(try zoo.forTarget(dotprod)), to: scratch)
         let code = "\(scratch)/\(zoo.prefix).c"
         for (name, path) in [("aarch64-linux-dotprod", ["SN_I8_DOTPROD", "SN_I8_VECTOR"]), ("aarch64-linux", ["SN_I8_VECTOR"]),
-                             ("cortex-m7", ["SN_I8_SMLAD"]), ("cortex-m55", ["SN_I8_VECTOR"])] {
+                             ("cortex-m7", ["SN_I8_SMLAD"]), ("cortex-m55", ["SN_I8_MVE", "SN_I8_VECTOR"])] {
             let t = try target(name)
             let macros = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-E", "-dM", code]).stdout
-            let picked = ["SN_I8_AVX2", "SN_I8_DOTPROD", "SN_I8_SMLAD", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
+            let picked = ["SN_I8_AVX2", "SN_I8_DOTPROD", "SN_I8_MVE", "SN_I8_SMLAD", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
             XCTAssertEqual(picked, path, "\(name): int8 kernel path")
             // warning-free with the target's flags (kernels out of line: a build in seconds)
             let build = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags
