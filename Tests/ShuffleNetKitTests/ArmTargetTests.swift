@@ -105,16 +105,36 @@ final class ArmTargetTests: XCTestCase {
     }
 
     /// int8 on Arm, bit-identical to the interpreter: the real QDQ model on the Cortex-M7
-    /// (weights in PSRAM) and under qemu-aarch64, where its logits also equal ONNX Runtime's
-    /// reference logits, and seeded v2-0.5x, calibrated on two photos, on the Cortex-M55 with
-    /// its weights in QSPI (the 2 MB-flash part: the flash is printed and bounded).
+    /// (SMLAD kernels, weights in PSRAM) and under qemu-aarch64, baseline Armv8-A (the generic
+    /// vector kernels) and with the dot product (SDOT kernels; the preprocessor must pick each,
+    /// and the code must build warning-free with each target's flags),
+    /// where its logits also equal ONNX Runtime's reference logits, and seeded v2-0.5x,
+    /// calibrated on two photos, on the Cortex-M55 (Helium kernels) with its weights in QSPI
+    /// (the 2 MB-flash part: the flash is printed and bounded).
     func testInt8IsBitIdenticalOnArm() throws {
         let photo = { (name: String) in try Npy.read(path: try Fixtures.path("onnx/\(name).npy")) }
         let cat = try photo("cat")
         var zoo = GenerateRequest(spec: try XCTUnwrap(BuiltinSpecs.named("v2-1.0x")), weights: try Fixtures.path("onnx/shufflenet-v2-12-qdq.onnx"))
         zoo.int8 = true
         let ort = try Npy.read(path: try Fixtures.path("onnx/cat.ort-logits.npy")).data
-        for name in ["cortex-m7", "aarch64-linux"] {
+        let dotprod = try target("aarch64-linux-dotprod")
+        XCTAssertEqual(dotprod.dotProduct, .sdot)
+        let scratch = try Self.scratch("sdot")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try writeFilesAtomically(try generate(try zoo.forTarget(dotprod)), to: scratch)
+        let code = "\(scratch)/\(zoo.prefix).c"
+        for (name, path) in [("aarch64-linux-dotprod", ["SN_I8_DOTPROD", "SN_I8_VECTOR"]), ("aarch64-linux", ["SN_I8_VECTOR"]),
+                             ("cortex-m7", ["SN_I8_SMLAD"]), ("cortex-m55", ["SN_I8_MVE", "SN_I8_VECTOR"])] {
+            let t = try target(name)
+            let macros = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-E", "-dM", code]).stdout
+            let picked = ["SN_I8_AVX2", "SN_I8_DOTPROD", "SN_I8_MVE", "SN_I8_SMLAD", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
+            XCTAssertEqual(picked, path, "\(name): int8 kernel path")
+            // warning-free with the target's flags (kernels out of line: a build in seconds)
+            let build = try runProcess(t.compiler, ["-std=c11"] + t.optimizationFlags + t.architectureFlags
+                                       + ["-DSHUFFLENET_FAST_COMPILE", "-Wall", "-Wextra", "-Werror", "-c", code, "-o", scratch + "/\(name).o"])
+            XCTAssertEqual(build.status, 0, "\(name): \(build.stderr)")
+        }
+        for name in ["cortex-m7", "aarch64-linux", "aarch64-linux-dotprod"] {
             let (report, logits) = try checkOnTarget(zoo, target: try target(name), input: cat)
             print("int8 " + report.text)
             XCTAssertTrue(report.passed, report.text)
@@ -145,7 +165,7 @@ final class ArmTargetTests: XCTestCase {
         let request = GenerateRequest(spec: spec)
         try writeFilesAtomically(try generate(request), to: dir)
         let code = "\(dir)/\(request.prefix).c"
-        for name in ["aarch64-linux", "cortex-m4", "cortex-m7", "cortex-m55"] {
+        for name in ["aarch64-linux", "aarch64-linux-dotprod", "cortex-m4", "cortex-m7", "cortex-m55"] {
             let t = try target(name)
             let flags = ["-std=c11"] + t.optimizationFlags + t.architectureFlags + ["-Wall", "-Wextra", "-Werror"]
                 + (t.board != nil ? ["-Wdouble-promotion"] : [])

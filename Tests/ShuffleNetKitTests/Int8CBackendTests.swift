@@ -135,6 +135,87 @@ final class Int8CBackendTests: XCTestCase {
         }
     }
 
+    /// Small specs that reach every int8 kernel path with its awkward cases: 1x1 convs with
+    /// K = 5, 8, 10, 11, 20, 22, 40, 44 (not multiples of 4: the padded planes of a granule)
+    /// and the first conv's 27 taps, planes of 28x28, 14x14, 7x7 and 4x4 pixels and conv rows
+    /// of 56 (not multiples of the 16- and 8-pixel strips: the overlapped last vector), v1's grouped
+    /// convs, in-place residual and average-pool shortcut, v2's requantize nodes, every conv
+    /// writing a concat rounded twice (an entry of its own besides the concat's), the
+    /// classifier's int8 intermediate, and zero points 0, 3, 128, 200 and 255 (seeded per
+    /// tensor). Each is built with the AVX2 kernels (-O3 -march=native), the generic vector
+    /// kernels (-O2: SSE2; -DSHUFFLENET_INT8_NO_AVX2), plain C (-DSHUFFLENET_NO_VECTOR), gcc
+    /// and clang, -Wall -Wextra -Werror, and under ASan+UBSan; the preprocessor must pick the
+    /// path each build names. (The sanitizer builds keep the kernels out of line: with every
+    /// kernel inlined into infer, gcc -O1 -g takes a minute over the file.)
+    func testEveryKernelPathIsBitIdentical() throws {
+        let specs = [
+            #"{"name": "i8-v2", "family": "v2", "inputSize": 112, "numClasses": 10, "stageRepeats": [2, 2, 1], "channels": [8, 22, 44, 88, 64]}"#,
+            #"{"name": "i8-v1", "family": "v1", "inputSize": 112, "numClasses": 10, "stageRepeats": [2, 1, 1], "channels": [12, 60, 120, 240], "groups": 3}"#,
+        ]
+        let strict = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+        let native = try runProcess("gcc", ["-march=native", "-E", "-dM", "-x", "c", "/dev/null"]).stdout.contains("#define __AVX2__ 1")
+        let builds: [(compiler: String, flags: [String], path: String)] = [
+            ("gcc", strict + ["-O3", "-march=native"], native ? "SN_I8_AVX2" : "SN_I8_VECTOR"),
+            ("gcc", strict + ["-O2"], "SN_I8_VECTOR"),
+            ("gcc", strict + ["-O3", "-march=native", "-DSHUFFLENET_INT8_NO_AVX2"], "SN_I8_VECTOR"),
+            ("gcc", strict + ["-O2", "-DSHUFFLENET_NO_VECTOR"], ""),
+            ("clang", strict + ["-O3", "-march=native"], native ? "SN_I8_AVX2" : "SN_I8_VECTOR"),
+            ("clang", strict + ["-O2", "-DSHUFFLENET_NO_VECTOR"], ""),
+            ("gcc", ["-std=c11", "-O1", "-g", "-march=native", "-DSHUFFLENET_FAST_COMPILE", "-fsanitize=address,undefined",
+                     "-fno-sanitize-recover=all"], native ? "SN_I8_AVX2" : "SN_I8_VECTOR"),
+            ("clang", ["-std=c11", "-O1", "-g", "-DSHUFFLENET_FAST_COMPILE", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+             "SN_I8_VECTOR"),
+        ]
+        for (n, json) in specs.enumerated() {
+            let spec = try loadSpec(try writeTemp("int8-paths-\(n).json", json))
+            let g = try optimize(try bindWeights(try buildGraph(spec), path: nil))
+            let zeroPoints: [Int32] = [0, 3, 128, 200, 255]
+            var activations: [String: ActivationQuantization] = [:]
+            for (i, key) in quantizationKeys(g).sorted().enumerated() {
+                let h = key.utf8.reduce(UInt32(2166136261)) { ($0 ^ UInt32($1)) &* 16777619 }
+                activations[key] = ActivationQuantization(scale: 0.01 + Float(h % 97) / 2000, zeroPoint: zeroPoints[(Int(h >> 8) + i) % 5],
+                                                          type: .uint8)
+            }
+            activations["input"] = ActivationQuantization(scale: 4 / 255, zeroPoint: 200, type: .uint8)
+            let q = try quantize(g, activations: activations)
+            let quantization = q.nodes.compactMap(\.quantization)
+            XCTAssertTrue(quantization.contains { $0.intermediate != nil }, "\(spec.name): some conv rounds twice")
+            XCTAssertTrue(Set(quantization.compactMap(\.output?.zeroPoint)).isSuperset(of: [0, 255]), "\(spec.name): zero points 0 and 255")
+            var rng = SplitMix(seed: 11)
+            let x = Tensor(shape: [1, 3, 112, 112], data: (0..<(3 * 112 * 112)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 400 })
+            let image = dir + "/\(spec.name).npy"
+            try Npy.write(x, to: image)
+            let expected = try Interpreter(graph: q).run(x).data
+            let prefix = spec.name.replacingOccurrences(of: "-", with: "_")
+            try emitBuildRun(q, prefix: prefix, images: [(image, expected)], builds: builds.map { ($0.compiler, $0.flags) })
+            for build in builds {
+                let macros = try runProcess(build.compiler, build.flags + ["-E", "-dM", "\(dir)/\(prefix)/\(prefix).c"]).stdout
+                let picked = ["SN_I8_AVX2", "SN_I8_VECTOR"].filter { macros.contains("#define \($0) 1") }
+                XCTAssertEqual(picked, build.path.isEmpty ? [] : [build.path], "\(build.compiler) \(build.flags): int8 kernel path")
+            }
+        }
+    }
+
+    /// An image wider than the kernels' stack buffers (544 pixels: the first conv's padded
+    /// row is over SN_CONV_ROW_MAX = 512 bytes, the depthwise planes of 136 over
+    /// SN_DW_MAX_WIDTH = 128) takes the fallbacks (tap-by-tap quantization, windows one by
+    /// one), still bit-identical with the AVX2 and the generic vector kernels.
+    func testWideImageTakesTheFallbackKernels() throws {
+        let json = #"{"name": "i8-wide", "family": "v2", "inputSize": 544, "numClasses": 5, "stageRepeats": [1, 1, 1], "channels": [4, 8, 16, 32, 32]}"#
+        let spec = try loadSpec(try writeTemp("int8-wide.json", json))
+        let g = try optimize(try bindWeights(try buildGraph(spec), path: nil))
+        let q = try quantize(g, activations: Int8Tests.fixedActivations(g))
+        var rng = SplitMix(seed: 5)
+        let x = Tensor(shape: [1, 3, 544, 544], data: (0..<(3 * 544 * 544)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 400 })
+        let image = dir + "/wide.npy"
+        try Npy.write(x, to: image)
+        let strict = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+        try emitBuildRun(q, prefix: "i8_wide", images: [(image, try Interpreter(graph: q).run(x).data)],
+                         builds: [("gcc", strict + ["-O3", "-march=native"]), ("gcc", strict + ["-O2"])])
+        let code = try String(contentsOfFile: dir + "/i8_wide/i8_wide.c", encoding: .utf8)
+        XCTAssertTrue(code.contains("sn_depthwise3x3_u8(Q + 0, NULL, 4, 136, 136, 2,"), "a depthwise conv reads 136-pixel rows")
+    }
+
     /// The tiny per-channel QDQ model: clang strict, and gcc under ASan and UBSan.
     func testTinyModelEmittedCUnderClangAndSanitizers() throws {
         let spec = try loadSpec(try Fixtures.path("parity/tiny-v2.json"))

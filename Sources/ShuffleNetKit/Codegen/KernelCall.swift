@@ -74,11 +74,11 @@ extension LayerProgram.Kernel {
             return KernelCall(name: "convMaxPoolU8", arguments: [.planes(input), .quantizedImage, .int(c), .int(h), .int(w)] + quantization(image)
                 + [.int8Weights(weights), .int32Weights(bias), .weights(multipliers), .int(o), .int(k), .int(stride), .int(pad), .int(ch), .int(cw),
                    .int(pool.kernel), .int(pool.stride), .int(pool.padding)] + io(output) + [.int(oh), .int(ow), .planes(ring)] + epilogue(e))
-        case let .pointwiseU8(input, k, pixels, zp, weights, bias, multipliers, o, output, e):
-            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .quantized(Int(zp)), .int8Weights(weights),
+        case let .pointwiseU8(input, k, pixels, weights, bias, multipliers, o, output, e):
+            return KernelCall(name: "pointwiseU8", arguments: io(input) + [.int(k), .int(pixels), .int8Weights(weights),
                                                                           .int32Weights(bias), .weights(multipliers), .int(o)] + io(output) + epilogue(e))
-        case let .pointwiseResidualU8(input, k, pixels, zp, weights, bias, multipliers, o, output, rzp, rm, e):
-            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .quantized(Int(zp)), .int8Weights(weights),
+        case let .pointwiseResidualU8(input, k, pixels, weights, bias, multipliers, o, output, rzp, rm, e):
+            return KernelCall(name: "pointwiseResidualU8", arguments: io(input) + [.int(k), .int(pixels), .int8Weights(weights),
                                                                                   .int32Weights(bias), .weights(multipliers), .int(o)] + io(output)
                 + [.quantized(Int(rzp)), .float(rm), .quantized(Int(e.zeroPoint)), .quantized(Int(e.min)), .quantized(Int(e.max))])
         case let .avgPoolU8(input, c, h, w, pool, from, to, output, oh, ow):
@@ -92,9 +92,9 @@ extension LayerProgram.Kernel {
             return KernelCall(name: "requantizePlanesU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
         case let .globalAvgPoolU8(input, c, pixels, from, to, output):
             return KernelCall(name: "globalAvgPoolU8", arguments: io(input) + [.int(c), .int(pixels)] + quantization(from) + quantization(to) + io(output))
-        case let .linearU8(input, k, zp, weights, bias, multipliers, o, intermediate, floatBias, output):
+        case let .linearU8(input, k, weights, bias, multipliers, o, intermediate, floatBias, output):
             let mid = intermediate.map { [A.flag(true)] + quantization($0) } ?? [.flag(false), .float(1), .quantized(0), .quantized(0), .quantized(0)]
-            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .quantized(Int(zp)), .int8Weights(weights), .int32Weights(bias),
+            return KernelCall(name: "linearU8", arguments: io(input) + [.int(k), .int8Weights(weights), .int32Weights(bias),
                                                                        .weights(multipliers), .int(o)] + mid + [.weights(floatBias), .planes(output)])
         }
     }

@@ -38,23 +38,29 @@ public struct LayerProgram: Sendable {
         case copy(input: Operand, c: Int, pixels: Int, output: Operand)
         // int8 kernels (uint8 activations, int8 weights, int32 biases; weights, biases and
         // multipliers are offsets into `weightsS8`, `weightsS32` and `weights`).
-        case convMaxPoolU8(input: Operand, c: Int, h: Int, w: Int, image: ActivationQuantization, weights: Int, bias: Int?, multipliers: Int,
+        /// Weights packed and bias folded as a 1x1 conv's over the C*K*K taps.
+        case convMaxPoolU8(input: Operand, c: Int, h: Int, w: Int, image: ActivationQuantization, weights: Int, bias: Int, multipliers: Int,
                            o: Int, k: Int, stride: Int, pad: Int, ch: Int, cw: Int, pool: Pool, output: Operand, oh: Int, ow: Int,
                            ring: Operand, epilogue: Int8Epilogue)
-        /// Weights [o][k] row-major.
-        case pointwiseU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+        /// Weights in granules of 4 rows x 4 planes (`packGranules`); `bias` (always there) is
+        /// `bias - inputZeroPoint * sum_k w` (`foldZeroPoint`), so the kernel needs no zero point.
+        case pointwiseU8(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int, multipliers: Int, o: Int,
                          output: Operand, epilogue: Int8Epilogue)
         /// v1's relu(shortcut + conv), in place: the shortcut is read from the output planes.
-        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+        case pointwiseResidualU8(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int, multipliers: Int, o: Int,
                                  output: Operand, shortcutZeroPoint: Int32, shortcutMultiplier: Float, epilogue: Int8Epilogue)
         case avgPoolU8(input: Operand, c: Int, h: Int, w: Int, pool: Pool, from: ActivationQuantization, to: ActivationQuantization,
                        output: Operand, oh: Int, ow: Int)
-        case depthwise3x3U8(input: Operand, c: Int, h: Int, w: Int, stride: Int, inputZeroPoint: Int32, weights: Int, bias: Int?,
+        /// Weights [c][9]; `bias` folded over the 9 taps (`foldZeroPoint`); the zero point is
+        /// what the kernel reads outside the image.
+        case depthwise3x3U8(input: Operand, c: Int, h: Int, w: Int, stride: Int, inputZeroPoint: Int32, weights: Int, bias: Int,
                             multipliers: Int, output: Operand, oh: Int, ow: Int, epilogue: Int8Epilogue)
         case requantizePlanesU8(input: Operand, c: Int, pixels: Int, from: ActivationQuantization, to: ActivationQuantization, output: Operand)
         case globalAvgPoolU8(input: Operand, c: Int, pixels: Int, from: ActivationQuantization, to: ActivationQuantization, output: Operand)
         /// Float logits; `intermediate`: requantized to it and dequantized before the float bias.
-        case linearU8(input: Operand, k: Int, inputZeroPoint: Int32, weights: Int, bias: Int?, multipliers: Int, o: Int,
+        /// Weights packed and bias folded as a 1x1 conv's (the bias int32 then, 0 when the
+        /// classifier's bias stays float).
+        case linearU8(input: Operand, k: Int, weights: Int, bias: Int, multipliers: Int, o: Int,
                       intermediate: ActivationQuantization?, floatBias: Int?, output: Operand)
     }
 

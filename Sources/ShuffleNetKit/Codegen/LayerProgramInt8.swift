@@ -39,13 +39,20 @@ extension LayerProgram {
                 let m = (0..<c.outChannels).map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale($0), output: own.scale) }
                 if let pool = c.maxPool, let cs = c.convShape, c.groups == 1, node.inputChannels[0] == nil {
                     let ring = Operand(base: .arenaBytes(layout.offset(of: .scratch(i))!), offset: 0, table: nil)
+                    // Each conv row is a 1x1 conv over its C*K*K tap strips: packed and folded as one.
+                    let taps = c.inChannels * c.kernel * c.kernel
                     kernels.append(.convMaxPoolU8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, image: q.inputs[0],
-                                                  weights: appendS8(w.values), bias: bias.map(appendS32), multipliers: appendFloats(m),
+                                                  weights: appendS8(Self.packGranules(w.values, rows: c.outChannels, columns: taps)),
+                                                  bias: appendS32(try Self.foldZeroPoint(bias, w.values, rows: c.outChannels, columns: taps,
+                                                                                         zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
+                                                  multipliers: appendFloats(m),
                                                   o: c.outChannels, k: c.kernel, stride: c.stride, pad: c.padding, ch: cs.h, cw: cs.w,
                                                   pool: pool, output: out(), oh: s.h, ow: s.w, ring: ring, epilogue: e))
                 } else if c.isDepthwise && c.kernel == 3 && c.padding == 1 && c.maxPool == nil {
                     kernels.append(.depthwise3x3U8(input: input(0), c: c.inChannels, h: inShape.h, w: inShape.w, stride: c.stride,
-                                                   inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values), bias: bias.map(appendS32),
+                                                   inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values),
+                                                   bias: appendS32(try Self.foldZeroPoint(bias, w.values, rows: c.outChannels, columns: 9,
+                                                                                          zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
                                                    multipliers: appendFloats(m), output: out(), oh: s.h, ow: s.w, epilogue: e))
                 } else if c.kernel == 1 && c.stride == 1 && c.padding == 0 && !c.isDepthwise && c.maxPool == nil {
                     // One call per group; v1's `relu(x + main)` adds the shortcut it reads from
@@ -56,16 +63,18 @@ extension LayerProgram {
                     for group in 0..<c.groups {
                         let rows = (group * og)..<((group + 1) * og)
                         let input = operand(node.inputs[0], Array(inPlanes[(group * kg)..<((group + 1) * kg)]))
-                        let weights = appendS8(Array(w.values[(group * og * kg)..<((group + 1) * og * kg)]))
-                        let groupBias = bias.map { appendS32(Array($0[rows])) }
+                        let groupWeights = Array(w.values[(group * og * kg)..<((group + 1) * og * kg)])
+                        let weights = appendS8(Self.packGranules(groupWeights, rows: og, columns: kg))
+                        let groupBias = appendS32(try Self.foldZeroPoint(bias.map { Array($0[rows]) }, groupWeights, rows: og, columns: kg,
+                                                                         zeroPoint: q.inputs[0].zeroPoint, layer: node.name))
                         let multipliers = appendFloats(Array(m[rows]))
                         let destination = operand(node.outputBuffer(self: i), Array(outPlanes[rows]))
                         kernels.append(c.residual
-                            ? .pointwiseResidualU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                            ? .pointwiseResidualU8(input: input, k: kg, pixels: s.h * s.w,
                                                    weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination,
                                                    shortcutZeroPoint: q.inputs[1].zeroPoint, shortcutMultiplier: q.inputs[1].scale / output.scale,
                                                    epilogue: e)
-                            : .pointwiseU8(input: input, k: kg, pixels: s.h * s.w, inputZeroPoint: q.inputs[0].zeroPoint,
+                            : .pointwiseU8(input: input, k: kg, pixels: s.h * s.w,
                                            weights: weights, bias: groupBias, multipliers: multipliers, o: og, output: destination, epilogue: e))
                     }
                 } else {
@@ -86,8 +95,11 @@ extension LayerProgram {
                     q.intermediate.map { requantizeMultiplier(input: q.inputs[0].scale, weight: w.scale(o), output: $0.scale) }
                         ?? q.inputs[0].scale * w.scale(o)
                 }
-                kernels.append(.linearU8(input: input(0), k: l.inFeatures, inputZeroPoint: q.inputs[0].zeroPoint, weights: appendS8(w.values),
-                                         bias: intBias.map { appendS32($0.values) }, multipliers: appendFloats(m), o: l.outFeatures,
+                kernels.append(.linearU8(input: input(0), k: l.inFeatures,
+                                         weights: appendS8(Self.packGranules(w.values, rows: l.outFeatures, columns: l.inFeatures)),
+                                         bias: appendS32(try Self.foldZeroPoint(intBias?.values, w.values, rows: l.outFeatures, columns: l.inFeatures,
+                                                                                zeroPoint: q.inputs[0].zeroPoint, layer: node.name)),
+                                         multipliers: appendFloats(m), o: l.outFeatures,
                                          intermediate: q.intermediate, floatBias: floatBias.map(appendFloats), output: out()))
             default:
                 throw unsupported(node.op.kind)
@@ -109,6 +121,39 @@ extension LayerProgram {
         program.weightsS32 = s32
         program.inputQuantization = g.nodes[0].quantization!.output!.storedAsUInt8
         return program
+    }
+}
+
+extension LayerProgram {
+    /// A row-major [rows][columns] int8 matrix as granules of 4 rows x 4 columns,
+    /// [ceil(rows/4)][ceil(columns/4)][4][4], zeros past the last row and column: the order
+    /// the int8 1x1 and classifier kernels read (`SN_GRANULE` in templates/c/kernels.c.in):
+    /// one row's 4 bytes are one 32-bit broadcast (AVX2, SMLAD), a granule one 16-byte
+    /// load (dot-product instructions).
+    static func packGranules(_ w: [Int32], rows: Int, columns: Int) -> [Int32] {
+        precondition(w.count == rows * columns)
+        let rowBlocks = (rows + 3) / 4, columnBlocks = (columns + 3) / 4
+        var packed = [Int32](repeating: 0, count: rowBlocks * columnBlocks * 16)
+        for r in 0..<rows {
+            for k in 0..<columns {
+                packed[((r / 4) * columnBlocks + k / 4) * 16 + (r % 4) * 4 + k % 4] = w[r * columns + k]
+            }
+        }
+        return packed
+    }
+
+    /// `bias[o] - zeroPoint * sum_k w[o][k]` (bias 0 when there is none): with it a kernel
+    /// sums `x * w` over the stored bytes and gets the reference's `bias + sum (x - zp) * w`,
+    /// the same int32. Fails (naming the layer) if a value leaves int32.
+    static func foldZeroPoint(_ bias: [Int32]?, _ w: [Int32], rows: Int, columns: Int, zeroPoint: Int32, layer: String) throws -> [Int32] {
+        try (0..<rows).map { r in
+            let sum = w[(r * columns)..<((r + 1) * columns)].reduce(Int64(0)) { $0 + Int64($1) }
+            let folded = Int64(bias?[r] ?? 0) - Int64(zeroPoint) * sum
+            guard let value = Int32(exactly: folded) else {
+                throw ShuffleNetError("layer \(layer): bias \(bias?[r] ?? 0) minus the input zero point's share leaves int32")
+            }
+            return value
+        }
     }
 }
 

@@ -32,6 +32,9 @@ public struct Target: Sendable, Equatable {
 
     public enum DotProduct: String, Sendable {
         case none
+        /// SDOT (Armv8.2-A dot product, `__ARM_FEATURE_DOTPROD`): four int8 products summed
+        /// into each int32 lane; the int8 1x1 and classifier kernels use it (`SN_I8_DOTPROD`).
+        case sdot
         /// SMLAD (Armv7E-M DSP extension): two 16x16-bit multiply-accumulates per instruction.
         case smlad
         /// VMLADAV (Helium): a 16-byte int8 dot product into a scalar.
@@ -73,6 +76,10 @@ public struct Target: Sendable, Equatable {
                compiler: "aarch64-linux-gnu-gcc", packages: ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
                architectureFlags: [], optimizationFlags: ["-O3"],
                floatLanes: 4, dotProduct: .none, runner: .userEmulator(program: "qemu-aarch64", package: "qemu-user")),
+        Target(name: "aarch64-linux-dotprod", summary: "64-bit Arm Linux with the Armv8.2-A dot product (SDOT), run under qemu-aarch64",
+               compiler: "aarch64-linux-gnu-gcc", packages: ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
+               architectureFlags: ["-march=armv8.2-a+dotprod"], optimizationFlags: ["-O3"],
+               floatLanes: 4, dotProduct: .sdot, runner: .userEmulator(program: "qemu-aarch64", package: "qemu-user")),
         Target(name: "cortex-m4", summary: "Cortex-M4 with single-precision FPU, bare metal on QEMU mps2-an386",
                compiler: "arm-none-eabi-gcc", packages: armNoneEabi,
                architectureFlags: ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"], optimizationFlags: outOfLine,
