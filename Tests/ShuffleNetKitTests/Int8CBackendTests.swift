@@ -213,7 +213,7 @@ final class Int8CBackendTests: XCTestCase {
         try emitBuildRun(q, prefix: "i8_wide", images: [(image, try Interpreter(graph: q).run(x).data)],
                          builds: [("gcc", strict + ["-O3", "-march=native"]), ("gcc", strict + ["-O2"])])
         let code = try String(contentsOfFile: dir + "/i8_wide/i8_wide.c", encoding: .utf8)
-        XCTAssertTrue(code.contains("sn_depthwise3x3_u8(Q + 0, NULL, 4, 136, 136, 2,"), "a depthwise conv reads 136-pixel rows")
+        XCTAssertTrue(code.contains("    sn_depthwise3x3_u8(in, NULL, 4, 136, 136, 2,"), "a depthwise conv reads 136-pixel rows")
     }
 
     /// The tiny per-channel QDQ model: clang strict, and gcc under ASan and UBSan.
