@@ -10,7 +10,7 @@
  *
  * Build: cc -O3 [-march=native] -c shufflenet_v2_1_0x.c shufflenet_v2_1_0x_weights.c
  *        (link with -lm; -DSHUFFLENET_NO_VECTOR: plain C kernels without compiler vector extensions;
- *         -DSHUFFLENET_FAST_COMPILE: kernels not inlined, a build in seconds, slower code;
+ *         -DSHUFFLENET_FAST_COMPILE: kernels out of line too, smaller code, slower loops;
  *         -DSHUFFLENET_MAIN: a program `./prog input.npy logits.npy` printing the top 5.)
  */
 #include "shufflenet_v2_1_0x.h"
