@@ -79,7 +79,7 @@ public struct CEmitter {
         // Where the arrays go (a named section on ELF targets): the same for both precisions.
         let placement = try fillTemplate("c/weights_placement.c.in", [:])
         let blobs = try weightBlobs(program).map { blob in
-            try blobType(blob) + fillTemplate("c/weights_blob.c.in", ["NAME": blob.name, "BYTES": Self.stringLiteralLines(blob.bytes)])
+            try blobType(blob) + fillTemplate("c/weights_blob.c.in", ["NAME": blob.name, "BYTES": Self.stringLiteralLines(blob.bytes())])
         }.joined(separator: "\n")
         guard !program.weightsS8.isEmpty else {
             return try fillTemplate("c/weights.c.in", [
@@ -94,19 +94,18 @@ public struct CEmitter {
     }
 
     /// One read-only array of the weights file: its symbol, C element type, element count
-    /// and little-endian bytes.
+    /// and, made only where the weights file is written, its little-endian bytes.
     struct WeightBlob {
-        var name: String, type: String, count: Int, bytes: [UInt8]
+        var name: String, type: String, count: Int, byteCount: Int
+        var bytes: () -> [UInt8]
     }
 
     /// The arrays of a program's weights file; an empty one holds one zero (C has no empty arrays).
     func weightBlobs(_ program: LayerProgram) -> [WeightBlob] {
-        func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
-            values.flatMap { v in (0..<MemoryLayout<T>.size).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-        }
         func blob<T: FixedWidthInteger>(_ suffix: String, _ type: String, _ values: [T]) -> WeightBlob {
             let stored = values.isEmpty ? [T.zero] : values
-            return WeightBlob(name: prefix + suffix, type: type, count: stored.count, bytes: littleEndian(stored))
+            return WeightBlob(name: prefix + suffix, type: type, count: stored.count, byteCount: stored.count * MemoryLayout<T>.size,
+                              bytes: { stored.map(\.littleEndian).withUnsafeBytes { Array($0) } })
         }
         let floats = blob("_weights", "float", program.weights.map(\.bitPattern))
         guard !program.weightsS8.isEmpty else { return [floats] }
@@ -118,7 +117,7 @@ public struct CEmitter {
     /// weights file, so both declare one type.
     func blobType(_ blob: WeightBlob) throws -> String {
         try fillTemplate("c/weights_blob_type.c.in", [
-            "PREFIX": prefix, "NAME": blob.name, "TYPE": blob.type, "COUNT": "\(blob.count)", "BYTE_COUNT": "\(blob.bytes.count + 1)",
+            "PREFIX": prefix, "NAME": blob.name, "TYPE": blob.type, "COUNT": "\(blob.count)", "BYTE_COUNT": "\(blob.byteCount + 1)",
         ])
     }
 
@@ -126,17 +125,19 @@ public struct CEmitter {
     /// (but `"`, `\\` and `?`, which could start a trigraph), every other byte as a three-digit
     /// octal escape, which cannot swallow a digit after it.
     static func stringLiteralLines(_ bytes: [UInt8]) -> String {
-        var text = ""
-        text.reserveCapacity(bytes.count * 3)
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), zero = UInt8(ascii: "0")
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 3 + bytes.count / 96 * 8 + 8)
         for (n, b) in bytes.enumerated() {
-            if n % 96 == 0 { text += n == 0 ? "    \"" : "\"\n    \"" }
-            if b >= 0x20 && b < 0x7F && b != 0x22 && b != 0x5C && b != 0x3F {
-                text.unicodeScalars.append(Unicode.Scalar(b))
+            if n % 96 == 0 { text += n == 0 ? Array("    \"".utf8) : Array("\"\n    \"".utf8) }
+            if b >= 0x20 && b < 0x7F && b != quote && b != backslash && b != UInt8(ascii: "?") {
+                text.append(b)
             } else {
-                text += "\\" + String(b >> 6) + String((b >> 3) & 7) + String(b & 7)
+                text += [backslash, zero + (b >> 6), zero + ((b >> 3) & 7), zero + (b & 7)]
             }
         }
-        return text + "\""
+        text.append(quote)
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// An array initializer's values, `perLine` a line, each line indented and ending in a comma.
