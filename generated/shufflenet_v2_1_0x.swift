@@ -444,6 +444,15 @@ private func snPointwisePut<V: SNVector>(_ acc: V, _ dst: UnsafeMutablePointer<F
 }
 
 @inline(__always)
+private func snPointwisePut3<V: SNVector>(_ y0: V, _ y1: V, _ y2: V, _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
+                             _ o: Int, _ P: Int, _ p: Int, _ accumulate: Bool, _ relu: Bool) {
+    let dst = snPlane(out, outIdx, o, P) + p
+    snPointwisePut(y0, dst, accumulate, relu)
+    snPointwisePut(y1, dst + V.scalarCount, accumulate, relu)
+    snPointwisePut(y2, dst + 2 &* V.scalarCount, accumulate, relu)
+}
+
+@inline(__always)
 private func snPointwisePut2<V: SNVector>(_ y0: V, _ y1: V, _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
                              _ o: Int, _ P: Int, _ p: Int, _ accumulate: Bool, _ relu: Bool) {
     let dst = snPlane(out, outIdx, o, P) + p
@@ -456,6 +465,51 @@ private func snPointwisePut2<V: SNVector>(_ y0: V, _ y1: V, _ out: UnsafeMutable
 private func snBias4(_ bias: UnsafePointer<Float>?, _ o0: Int, _ rows: Int) -> (Float, Float, Float, Float) {
     guard let bias else { return (0, 0, 0, 0) }
     return (bias[o0], rows > 1 ? bias[o0 &+ 1] : 0, rows > 2 ? bias[o0 &+ 2] : 0, rows > 3 ? bias[o0 &+ 3] : 0)
+}
+
+/// Strips of 3 vectors (12 accumulators, 3 inputs and a broadcast: the 16 vector
+/// registers of x86, half of arm64's), as snPointwiseStrip2 below. With 8 accumulators a
+/// multiply-add chain's latency is barely hidden; 12 leave slack. Not on 32-bit Arm, whose
+/// 4-wide vectors become 48 scalar accumulators there.
+@inline(never)
+private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?,
+                                        _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
+                                        _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
+                                        _ accumulate: Bool, _ relu: Bool) {
+    let n = V.scalarCount
+    while p &+ 3 &* n <= P {
+        var o0 = 0
+        while o0 < O {
+            let wb = w + o0 &* K
+            let rows = O &- o0 < 4 ? O &- o0 : 4
+            let (b0, b1, b2, b3) = snBias4(bias, o0, rows)
+            var a00 = V(repeating: b0), a01 = a00, a02 = a00
+            var a10 = V(repeating: b1), a11 = a10, a12 = a10
+            var a20 = V(repeating: b2), a21 = a20, a22 = a20
+            var a30 = V(repeating: b3), a31 = a30, a32 = a30
+            var k = 0
+            while k < K {
+                let src = snPlane(inp, inIdx, k, P) + p
+                let x0: V = snLoad(src), x1: V = snLoad(src + n), x2: V = snLoad(src + 2 &* n)
+                let wk = wb + 4 &* k
+                let w0 = V(repeating: wk[0])
+                snMulAdd(&a00, x0, w0); snMulAdd(&a01, x1, w0); snMulAdd(&a02, x2, w0)
+                let w1 = V(repeating: wk[1])
+                snMulAdd(&a10, x0, w1); snMulAdd(&a11, x1, w1); snMulAdd(&a12, x2, w1)
+                let w2 = V(repeating: wk[2])
+                snMulAdd(&a20, x0, w2); snMulAdd(&a21, x1, w2); snMulAdd(&a22, x2, w2)
+                let w3 = V(repeating: wk[3])
+                snMulAdd(&a30, x0, w3); snMulAdd(&a31, x1, w3); snMulAdd(&a32, x2, w3)
+                k &+= 1
+            }
+            snPointwisePut3(a00, a01, a02, out, outIdx, o0, P, p, accumulate, relu)
+            if rows > 1 { snPointwisePut3(a10, a11, a12, out, outIdx, o0 &+ 1, P, p, accumulate, relu) }
+            if rows > 2 { snPointwisePut3(a20, a21, a22, out, outIdx, o0 &+ 2, P, p, accumulate, relu) }
+            if rows > 3 { snPointwisePut3(a30, a31, a32, out, outIdx, o0 &+ 3, P, p, accumulate, relu) }
+            o0 &+= 4
+        }
+        p &+= 3 &* n
+    }
 }
 
 /// Strips of a 1x1 conv, 2 vectors or 1 wide: for every block of 4 output rows,
@@ -541,6 +595,9 @@ private func snPointwise(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int
                          _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
                          _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool) {
     var p = 0
+#if !arch(arm)
+    snPointwiseStrip3(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
+#endif
     snPointwiseStrip2(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
     snPointwiseStrip1(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
     // The last few pixels: one more vector ending at P, overlapping pixels already done
@@ -585,11 +642,43 @@ private func snPut1(_ y: Float, _ dst: UnsafeMutablePointer<Float>, _ accumulate
     dst.pointee = relu ? snRelu1(v) : v
 }
 
+/// Pixels per tile of the channel-blocked 1x1 conv: 6 pixels x 2 channel vectors are 12
+/// accumulators, with 2 weight vectors and a broadcast 15 of x86's 16 vector registers
+/// (as the C kernel). 32-bit Arm splits each 4-wide vector into 4 floats and has 32 of
+/// them: 4 pixels there (8 vectors, 32 floats) as before.
+#if arch(arm)
+private let snCBPixels = 4
+#else
+private let snCBPixels = 6
+#endif
+
+/// Writes a finished tile, [pixel][2 vectors] accumulators in `tile`, to the planes of
+/// channels o0 ..< o0 + rows at pixels p ..< p + pixels, one channel at a time. (Through the
+/// accumulators' bytes on the stack: lane reads of the vectors go lane by lane. Not
+/// withUnsafeTemporaryAllocation, which may use the heap.)
+@inline(__always)
+private func snPutChannelTile<T>(_ tile: T, _ pixels: Int, _ rows: Int, _ o0: Int, _ p: Int, _ P: Int,
+                                 _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool) {
+    let n = SNVec.scalarCount
+    withUnsafeBytes(of: tile) { t in
+        for c in 0..<rows {
+            let dst = snPlane(out, outIdx, o0 &+ c, P) + p
+            for j in 0..<pixels {
+                snPut1(t.load(fromByteOffset: (j &* 2 &* n &+ c) &* 4, as: Float.self), dst + j, accumulate, relu)
+            }
+        }
+    }
+}
+
 /// 1x1 convolution over a small plane (the 7x7 stages), vectors over output channels as
 /// in the C kernel: weights packed in granules of 16 channels, [ceil(O/16)][K][16], the
-/// bias padded to a multiple of 16. A tile is 2 vectors of channels (1 at the end) x 4
-/// pixels (1 at the end); each step over k loads the weight vectors and broadcasts the
-/// pixels.
+/// bias padded to a multiple of 16. Channels go in columns of 2 vectors (1 when a granule
+/// has no second vector left), and each column sweeps every pixel, so its K x 2 weight
+/// vectors stay in L1 while the pixels pass (with pixels outside, the whole weight matrix
+/// streamed from L2 once per pixel block). A tile is snCBPixels pixels x 2 vectors: each
+/// step over k loads the weight vectors and broadcasts the pixels. The last pixels go one
+/// at a time, their sum over k split in 3 interleaved partial sums so that 2 chains of
+/// multiply-adds do not wait on each other's latency.
 @inline(never)
 private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ K: Int, _ P: Int,
                                        _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
@@ -599,72 +688,170 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
     let padded = (O &+ 15) / 16 &* 16
     // The weights of channels o..<o+n at k = 0 (a vector never crosses a granule).
     func weights(_ o: Int) -> UnsafePointer<Float> { w + ((o / 16) &* K &* 16 &+ o % 16) }
-    var p = 0
-    while p < P {
-        let wide = P &- p >= 4
-        var o0 = 0
-        while o0 < O {
-            let two = padded &- o0 >= 2 &* n
-            let w0p = weights(o0), w1p = two ? weights(o0 &+ n) : w0p
-            let b0: SNVec = bias.map { snLoad($0 + o0) } ?? .zero
-            let b1: SNVec = two ? (bias.map { snLoad($0 + (o0 &+ n)) } ?? .zero) : .zero
+    var o0 = 0
+    while o0 < O {
+        let two = padded &- o0 >= 2 &* n
+        let w0p = weights(o0), w1p = two ? weights(o0 &+ n) : w0p
+        let b0: SNVec = bias.map { snLoad($0 + o0) } ?? .zero
+        let b1: SNVec = two ? (bias.map { snLoad($0 + (o0 &+ n)) } ?? .zero) : .zero
+        let width = two ? 2 &* n : n
+        let rows = O &- o0 < width ? O &- o0 : width
+        var p = 0
+        while p &+ snCBPixels <= P {
             var a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1
+            var a40 = b0, a41 = b1, a50 = b0, a51 = b1
             var k = 0
-            if wide {
-                while k < K {
-                    let src = snPlane(inp, inIdx, k, P) + p
-                    let w0: SNVec = snLoad(w0p + k &* 16), w1: SNVec = snLoad(w1p + k &* 16)
-                    let x0 = SNVec(repeating: src[0]), x1 = SNVec(repeating: src[1])
-                    let x2 = SNVec(repeating: src[2]), x3 = SNVec(repeating: src[3])
-                    snMulAdd(&a00, x0, w0); snMulAdd(&a01, x0, w1)
-                    snMulAdd(&a10, x1, w0); snMulAdd(&a11, x1, w1)
-                    snMulAdd(&a20, x2, w0); snMulAdd(&a21, x2, w1)
-                    snMulAdd(&a30, x3, w0); snMulAdd(&a31, x3, w1)
-                    k &+= 1
+            while k < K {
+                let src = snPlane(inp, inIdx, k, P) + p
+                let w0: SNVec = snLoad(w0p + k &* 16), w1: SNVec = snLoad(w1p + k &* 16)
+                let x0 = SNVec(repeating: src[0]), x1 = SNVec(repeating: src[1])
+                snMulAdd(&a00, x0, w0); snMulAdd(&a01, x0, w1)
+                snMulAdd(&a10, x1, w0); snMulAdd(&a11, x1, w1)
+                let x2 = SNVec(repeating: src[2]), x3 = SNVec(repeating: src[3])
+                snMulAdd(&a20, x2, w0); snMulAdd(&a21, x2, w1)
+                snMulAdd(&a30, x3, w0); snMulAdd(&a31, x3, w1)
+                if snCBPixels > 4 {
+                    let x4 = SNVec(repeating: src[4]), x5 = SNVec(repeating: src[5])
+                    snMulAdd(&a40, x4, w0); snMulAdd(&a41, x4, w1)
+                    snMulAdd(&a50, x5, w0); snMulAdd(&a51, x5, w1)
                 }
-            } else {
-                while k < K {
-                    let x = SNVec(repeating: snPlane(inp, inIdx, k, P)[p])
-                    snMulAdd(&a00, x, snLoad(w0p + k &* 16)); snMulAdd(&a01, x, snLoad(w1p + k &* 16))
-                    k &+= 1
-                }
+                k &+= 1
             }
-            // Through the accumulators' bytes on the stack: lane reads of the vectors go lane
-            // by lane. (Not withUnsafeTemporaryAllocation, which may use the heap.)
-            let width = two ? 2 &* n : n
-            let rows = O &- o0 < width ? O &- o0 : width
-            let tileVectors = (a00, a01, a10, a11, a20, a21, a30, a31)
-            withUnsafeBytes(of: tileVectors) { tile in
-                let pixels = wide ? 4 : 1
-                for c in 0..<rows {
-                    let dst = snPlane(out, outIdx, o0 &+ c, P) + p
-                    for j in 0..<pixels {
-                        snPut1(tile.load(fromByteOffset: (j &* 2 &* n &+ c) &* 4, as: Float.self), dst + j, accumulate, relu)
-                    }
-                }
-            }
-            o0 &+= width
+            snPutChannelTile((a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51), snCBPixels, rows, o0, p, P,
+                             out, outIdx, accumulate, relu)
+            p &+= snCBPixels
         }
-        p &+= wide ? 4 : 1
+        while p < P {
+            var s00 = b0, s01 = b1, s10 = SNVec.zero, s11 = SNVec.zero, s20 = SNVec.zero, s21 = SNVec.zero
+            var k = 0
+            while k &+ 3 <= K {
+                let src = snPlane(inp, inIdx, k, P) + p
+                let x0 = SNVec(repeating: src[0])
+                snMulAdd(&s00, x0, snLoad(w0p + k &* 16)); snMulAdd(&s01, x0, snLoad(w1p + k &* 16))
+                let x1 = SNVec(repeating: snPlane(inp, inIdx, k &+ 1, P)[p])
+                snMulAdd(&s10, x1, snLoad(w0p + (k &+ 1) &* 16)); snMulAdd(&s11, x1, snLoad(w1p + (k &+ 1) &* 16))
+                let x2 = SNVec(repeating: snPlane(inp, inIdx, k &+ 2, P)[p])
+                snMulAdd(&s20, x2, snLoad(w0p + (k &+ 2) &* 16)); snMulAdd(&s21, x2, snLoad(w1p + (k &+ 2) &* 16))
+                k &+= 3
+            }
+            while k < K {
+                let x = SNVec(repeating: snPlane(inp, inIdx, k, P)[p])
+                snMulAdd(&s00, x, snLoad(w0p + k &* 16)); snMulAdd(&s01, x, snLoad(w1p + k &* 16))
+                k &+= 1
+            }
+            snPutChannelTile((s00 + s10 + s20, s01 + s11 + s21), 1, rows, o0, p, P, out, outIdx, accumulate, relu)
+            p &+= 1
+        }
+        o0 &+= width
     }
 }
 
-/// Depthwise 3x3 taps at 8 (or V.scalarCount) consecutive outputs, from three input
-/// rows each read at 0, +1, +2 (stride 1).
+/// The 9 weights of one channel's 3x3 filter, each broadcast to a vector once per run:
+/// read from the weights inside the loop, every tap was a broadcast load again (the
+/// compiler cannot tell the weights from the output it stores to).
+private struct SNTaps<V: SNVector> {
+    var k0, k1, k2, k3, k4, k5, k6, k7, k8: V
+    @inline(__always)
+    init(_ k: UnsafePointer<Float>) {
+        k0 = V(repeating: k[0]); k1 = V(repeating: k[1]); k2 = V(repeating: k[2])
+        k3 = V(repeating: k[3]); k4 = V(repeating: k[4]); k5 = V(repeating: k[5])
+        k6 = V(repeating: k[6]); k7 = V(repeating: k[7]); k8 = V(repeating: k[8])
+    }
+}
+
+/// Depthwise 3x3 taps at V.scalarCount consecutive outputs, from three input rows each
+/// read at 0, +1, +2 (stride 1).
 @inline(__always)
-private func snDepthwiseTaps<V: SNVector>(_: V.Type, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
-                                          _ k: UnsafePointer<Float>, _ b: Float) -> V {
-    var v = V(repeating: b)
-    snMulAdd(&v, snLoad(r0), V(repeating: k[0]))
-    snMulAdd(&v, snLoad(r0 + 1), V(repeating: k[1]))
-    snMulAdd(&v, snLoad(r0 + 2), V(repeating: k[2]))
-    snMulAdd(&v, snLoad(r1), V(repeating: k[3]))
-    snMulAdd(&v, snLoad(r1 + 1), V(repeating: k[4]))
-    snMulAdd(&v, snLoad(r1 + 2), V(repeating: k[5]))
-    snMulAdd(&v, snLoad(r2), V(repeating: k[6]))
-    snMulAdd(&v, snLoad(r2 + 1), V(repeating: k[7]))
-    snMulAdd(&v, snLoad(r2 + 2), V(repeating: k[8]))
+private func snDepthwiseTaps<V: SNVector>(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                                          _ t: SNTaps<V>, _ b: V) -> V {
+    var v = b
+    snMulAdd(&v, snLoad(r0), t.k0); snMulAdd(&v, snLoad(r0 + 1), t.k1); snMulAdd(&v, snLoad(r0 + 2), t.k2)
+    snMulAdd(&v, snLoad(r1), t.k3); snMulAdd(&v, snLoad(r1 + 1), t.k4); snMulAdd(&v, snLoad(r1 + 2), t.k5)
+    snMulAdd(&v, snLoad(r2), t.k6); snMulAdd(&v, snLoad(r2 + 1), t.k7); snMulAdd(&v, snLoad(r2 + 2), t.k8)
     return v
+}
+
+/// The even floats of p[0 ..< 16]. (Built from 4-float loads with one in-lane shuffle
+/// instead, it ran no faster.)
+@inline(__always)
+private func snEvens16(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    let x: SIMD16<Float> = snLoad(p)
+    return x.evenHalf
+}
+
+/// The same at stride 2, 8 outputs: output i reads input columns 2i + {0, 1, 2}, the even
+/// floats from 0, +1 and +2 (the last one read is the last output's right tap, so no load
+/// leaves the row).
+@inline(__always)
+private func snDepthwiseTaps2(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                              _ t: SNTaps<SIMD8<Float>>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    var v = b
+    snMulAdd(&v, snEvens16(r0), t.k0); snMulAdd(&v, snEvens16(r0 + 1), t.k1); snMulAdd(&v, snEvens16(r0 + 2), t.k2)
+    snMulAdd(&v, snEvens16(r1), t.k3); snMulAdd(&v, snEvens16(r1 + 1), t.k4); snMulAdd(&v, snEvens16(r1 + 2), t.k5)
+    snMulAdd(&v, snEvens16(r2), t.k6); snMulAdd(&v, snEvens16(r2 + 1), t.k7); snMulAdd(&v, snEvens16(r2 + 2), t.k8)
+    return v
+}
+
+/// Outputs lo ..< hi at stride 1 (every tap inside the input rows r0, r1, r2, which are
+/// read from column i - 1 for output i), V.scalarCount at a time; the last vector ends
+/// at hi, overlapping outputs already done (it writes the same values again; input and
+/// output never alias). Returns false, doing nothing, when the run is shorter than one
+/// vector.
+@inline(__always)
+private func snDepthwiseRun<V: SNVector>(_: V.Type, _ lo: Int, _ hi: Int,
+                                         _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                                         _ k: UnsafePointer<Float>, _ b: Float, _ y: UnsafeMutablePointer<Float>, _ relu: Bool) -> Bool {
+    let n = V.scalarCount
+    if hi &- lo < n { return false }
+    let t = SNTaps<V>(k), bv = V(repeating: b)
+    var i = lo
+    while true {
+        if i &+ n > hi { i = hi &- n }
+        let v = snDepthwiseTaps(r0 + i - 1, r1 + i - 1, r2 + i - 1, t, bv)
+        snStore(y + i, relu ? v.snRelu() : v)
+        if i &+ n >= hi { return true }
+        i &+= n
+    }
+}
+
+/// The same at stride 2 (output i reads from column 2i - 1), 8 outputs at a time.
+@inline(__always)
+private func snDepthwiseRun2(_ lo: Int, _ hi: Int, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                             _ k: UnsafePointer<Float>, _ b: Float, _ y: UnsafeMutablePointer<Float>, _ relu: Bool) -> Bool {
+    if hi &- lo < 8 { return false }
+    let t = SNTaps<SIMD8<Float>>(k), bv = SIMD8<Float>(repeating: b)
+    var i = lo
+    while true {
+        if i &+ 8 > hi { i = hi &- 8 }
+        let j = 2 &* i &- 1
+        let v = snDepthwiseTaps2(r0 + j, r1 + j, r2 + j, t, bv)
+        snStore(y + i, relu ? v.snRelu() : v)
+        if i &+ 8 >= hi { return true }
+        i &+= 8
+    }
+}
+
+/// Outputs lo ..< hi of one run: in vectors where they fill one (8 wide, then 4 at
+/// stride 1), else one at a time.
+@inline(__always)
+private func snDepthwiseRow(_ lo: Int, _ hi: Int, _ stride: Int, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>,
+                            _ r2: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ b: Float, _ y: UnsafeMutablePointer<Float>,
+                            _ relu: Bool) {
+    if stride == 1 {
+        if snDepthwiseRun(SIMD8<Float>.self, lo, hi, r0, r1, r2, k, b, y, relu) { return }
+        if snDepthwiseRun(SIMD4<Float>.self, lo, hi, r0, r1, r2, k, b, y, relu) { return }
+    } else if snDepthwiseRun2(lo, hi, r0, r1, r2, k, b, y, relu) {
+        return
+    }
+    var i = lo
+    while i < hi {
+        let j = i &* stride &- 1
+        let v = b + k[0] * r0[j] + k[1] * r0[j + 1] + k[2] * r0[j + 2]
+                  + k[3] * r1[j] + k[4] * r1[j + 1] + k[5] * r1[j + 2]
+                  + k[6] * r2[j] + k[7] * r2[j + 1] + k[8] * r2[j + 2]
+        y[i] = relu ? snRelu1(v) : v
+        i &+= 1
+    }
 }
 
 /// One output of a depthwise 3x3 at column ox of a row, skipping taps outside the row.
@@ -681,15 +868,14 @@ private func snDepthwiseEdge(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Flo
 
 /// Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Stride 1: rows 1 ..< H-1 as
 /// one flat run over the plane (long enough to vectorize; columns 0 and Wd-1 of those
-/// rows read across a row boundary there and are recomputed after). Other rows: one pass
+/// rows read across a row boundary there and are recomputed after). Other rows: one run
 /// over three input rows, where rows above or below the image read a zero row (at least
-/// Wd floats), so the interior needs no bounds checks; 8 columns at a time.
+/// Wd floats), so the interior needs no bounds checks.
 @inline(never)
 private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ C: Int, _ H: Int, _ Wd: Int, _ stride: Int,
                             _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                             _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ OH: Int, _ OW: Int, _ relu: Bool,
                             _ zeroRow: UnsafePointer<Float>) {
-    typealias V = SIMD8<Float>
     // interior columns: 1 <= ox and ox*stride + 1 <= Wd - 1
     var hi = (Wd &- 2) / stride &+ 1
     if hi > OW { hi = OW }
@@ -700,27 +886,8 @@ private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<
         let k = w + c &* 9
         let b = bias.map { $0[c] } ?? 0
         if flat {
-            let n = SNVec.scalarCount
-            let end = (H &- 1) &* Wd &- 1
-            var i = Wd &+ 1
-            while i &+ n <= end {
-                let v = snDepthwiseTaps(SNVec.self, x + i - Wd - 1, x + i - 1, x + i + Wd - 1, k, b)
-                snStore(y + i, relu ? v.snRelu() : v)
-                i &+= n
-            }
-            while i &+ 4 <= end {
-                let v = snDepthwiseTaps(SIMD4<Float>.self, x + i - Wd - 1, x + i - 1, x + i + Wd - 1, k, b)
-                snStore(y + i, relu ? v.snRelu() : v)
-                i &+= 4
-            }
-            while i < end {
-                let q = x + i
-                let v = b + k[0] * q[-Wd - 1] + k[1] * q[-Wd] + k[2] * q[-Wd + 1]
-                          + k[3] * q[-1] + k[4] * q[0] + k[5] * q[1]
-                          + k[6] * q[Wd - 1] + k[7] * q[Wd] + k[8] * q[Wd + 1]
-                y[i] = relu ? snRelu1(v) : v
-                i &+= 1
-            }
+            // outputs Wd + 1 ..< (H - 1) * Wd - 1 of the plane, as if of one long row
+            snDepthwiseRow(Wd &+ 1, (H &- 1) &* Wd &- 1, 1, x - Wd, x, x + Wd, k, b, y, relu)
         }
         for oy in 0..<OH {
             let iy = oy &* stride &- 1
@@ -736,45 +903,9 @@ private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<
                 yr[OW &- 1] = relu ? snRelu1(last) : last
                 continue
             }
-            var ox = 1
-            if stride == 1 {
-                while ox &+ 8 <= hi {
-                    let v = snDepthwiseTaps(V.self, r0 + ox - 1, r1 + ox - 1, r2 + ox - 1, k, b)
-                    snStore(yr + ox, relu ? v.snRelu() : v)
-                    ox &+= 8
-                }
-            } else if stride == 2 {
-                // columns 2*ox - 1 + {0, 1, 2}: the even and odd lanes of two 16-wide loads
-                // (the last one read is the last output's right tap, so no load leaves the row)
-                while ox &+ 8 <= hi {
-                    let i = 2 &* ox &- 1
-                    let a0: SIMD16<Float> = snLoad(r0 + i), c0: SIMD16<Float> = snLoad(r0 + i + 1)
-                    let a1: SIMD16<Float> = snLoad(r1 + i), c1: SIMD16<Float> = snLoad(r1 + i + 1)
-                    let a2: SIMD16<Float> = snLoad(r2 + i), c2: SIMD16<Float> = snLoad(r2 + i + 1)
-                    var v = V(repeating: b)
-                    snMulAdd(&v, a0.evenHalf, V(repeating: k[0]))
-                    snMulAdd(&v, a0.oddHalf, V(repeating: k[1]))
-                    snMulAdd(&v, c0.oddHalf, V(repeating: k[2]))
-                    snMulAdd(&v, a1.evenHalf, V(repeating: k[3]))
-                    snMulAdd(&v, a1.oddHalf, V(repeating: k[4]))
-                    snMulAdd(&v, c1.oddHalf, V(repeating: k[5]))
-                    snMulAdd(&v, a2.evenHalf, V(repeating: k[6]))
-                    snMulAdd(&v, a2.oddHalf, V(repeating: k[7]))
-                    snMulAdd(&v, c2.oddHalf, V(repeating: k[8]))
-                    snStore(yr + ox, relu ? v.snRelu() : v)
-                    ox &+= 8
-                }
-            }
-            while ox < hi {
-                let i = ox &* stride &- 1
-                let v = b + k[0] * r0[i] + k[1] * r0[i + 1] + k[2] * r0[i + 2]
-                          + k[3] * r1[i] + k[4] * r1[i + 1] + k[5] * r1[i + 2]
-                          + k[6] * r2[i] + k[7] * r2[i + 1] + k[8] * r2[i + 2]
-                yr[ox] = relu ? snRelu1(v) : v
-                ox &+= 1
-            }
+            snDepthwiseRow(1, hi, stride, r0, r1, r2, k, b, yr, relu)
             // the first column, and the last ones where the window leaves the row
-            ox = 0
+            var ox = 0
             while ox < OW {
                 let v = snDepthwiseEdge(r0, r1, r2, k, b, ox, stride, Wd)
                 yr[ox] = relu ? snRelu1(v) : v
