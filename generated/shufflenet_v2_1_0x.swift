@@ -408,6 +408,12 @@ private func snMulAdd<V: SNVector>(_ acc: inout V, _ a: V, _ w: V) {
     if snFusedMultiplyAdd { acc.addProduct(a, w) } else { acc += a * w }
 }
 
+/// The same for one float (Swift never contracts a * b + c by itself).
+@inline(__always)
+private func snMulAdd1(_ acc: inout Float, _ a: Float, _ w: Float) {
+    if snFusedMultiplyAdd { acc.addProduct(a, w) } else { acc += a * w }
+}
+
 @inline(__always)
 private func snLoad<V: SNVector>(_ p: UnsafePointer<Float>, as _: V.Type = V.self) -> V {
     UnsafeRawPointer(p).loadUnaligned(as: V.self)
@@ -861,9 +867,24 @@ private func snDepthwiseEdge(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Flo
     let i = ox &* stride &- 1
     var v = b
     for kx in 0..<3 where i &+ kx >= 0 && i &+ kx < Wd {
-        v += k[kx] * r0[i &+ kx] + k[3 &+ kx] * r1[i &+ kx] + k[6 &+ kx] * r2[i &+ kx]
+        snMulAdd1(&v, k[kx], r0[i &+ kx]); snMulAdd1(&v, k[3 &+ kx], r1[i &+ kx]); snMulAdd1(&v, k[6 &+ kx], r2[i &+ kx])
     }
     return v
+}
+
+/// The same for the two columns that need it in every row at stride 1 (when Wd >= 2), with
+/// the taps inside the row written out: column 0 reads columns 0 and 1, column Wd - 1
+/// reads Wd - 2 and Wd - 1. (These run once or twice per row: the loop above costs twice.)
+@inline(__always)
+private func snDepthwiseLeftRight(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                                  _ k: UnsafePointer<Float>, _ b: Float, _ Wd: Int, _ y: UnsafeMutablePointer<Float>, _ relu: Bool) {
+    var l = b, r = b
+    let e = Wd &- 2
+    snMulAdd1(&l, k[1], r0[0]); snMulAdd1(&l, k[2], r0[1]); snMulAdd1(&r, k[0], r0[e]); snMulAdd1(&r, k[1], r0[e &+ 1])
+    snMulAdd1(&l, k[4], r1[0]); snMulAdd1(&l, k[5], r1[1]); snMulAdd1(&r, k[3], r1[e]); snMulAdd1(&r, k[4], r1[e &+ 1])
+    snMulAdd1(&l, k[7], r2[0]); snMulAdd1(&l, k[8], r2[1]); snMulAdd1(&r, k[6], r2[e]); snMulAdd1(&r, k[7], r2[e &+ 1])
+    y[0] = relu ? snRelu1(l) : l
+    y[Wd &- 1] = relu ? snRelu1(r) : r
 }
 
 /// Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Stride 1: rows 1 ..< H-1 as
@@ -897,13 +918,14 @@ private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<
             let yr = y + oy &* OW
             if flat && oy > 0 && oy < OH &- 1 {
                 // only the two edge columns of a flat row are left
-                let first = snDepthwiseEdge(r0, r1, r2, k, b, 0, 1, Wd)
-                let last = snDepthwiseEdge(r0, r1, r2, k, b, OW &- 1, 1, Wd)
-                yr[0] = relu ? snRelu1(first) : first
-                yr[OW &- 1] = relu ? snRelu1(last) : last
+                snDepthwiseLeftRight(r0, r1, r2, k, b, Wd, yr, relu)
                 continue
             }
             snDepthwiseRow(1, hi, stride, r0, r1, r2, k, b, yr, relu)
+            if flat {
+                snDepthwiseLeftRight(r0, r1, r2, k, b, Wd, yr, relu)
+                continue
+            }
             // the first column, and the last ones where the window leaves the row
             var ox = 0
             while ox < OW {
