@@ -148,33 +148,33 @@ public enum ShufflenetV2_1_0x {
         // stage4.0.branch1.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 90944, nil, 232, 14, 14, 2, W + 272768, W + 274864, A + 0, nil, 7, 7, false, Z)
         // stage4.0.branch1.pw: conv+bias+relu 232->232 at 7x7; owns 464 planes
-        snPointwiseChannelBlocked(A + 0, nil, 232, 49, W + 275104, W + 330784, 232, A + 50176, nil, false, true)
+        snPointwiseChannelBlocked(A + 0, nil, 232, 49, W + 275104, W + 330784, 232, A + 50176, nil, false, true, A + 11376)
         // stage4.0.branch2.pw1: conv+bias+relu 232->232 at 14x14
         snPointwise(A + 90944, nil, 232, 196, W + 331024, W + 384848, 232, A + 0, nil, false, true)
         // stage4.0.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 14, 14, 2, W + 385088, W + 387184, A + 72912, nil, 7, 7, false, Z)
         // stage4.0.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 232..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 72912, nil, 232, 49, W + 387424, W + 443104, 232, A + 61544, nil, false, true)
+        snPointwiseChannelBlocked(A + 72912, nil, 232, 49, W + 387424, W + 443104, 232, A + 61544, nil, false, true, A + 0)
         // stage4.1.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 116..231,348..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 50176, map10, 232, 49, W + 443344, W + 499024, 232, A + 0, nil, false, true)
+        snPointwiseChannelBlocked(A + 50176, map10, 232, 49, W + 443344, W + 499024, 232, A + 0, nil, false, true, A + 11376)
         // stage4.1.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 7, 7, 1, W + 499264, W + 501360, A + 11376, nil, 7, 7, false, Z)
         // stage4.1.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 116..231,348..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 501600, W + 557280, 232, A + 50176, map10, false, true)
+        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 501600, W + 557280, 232, A + 50176, map10, false, true, A + 0)
         // stage4.2.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 58..115,290..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 50176, map11, 232, 49, W + 557520, W + 613200, 232, A + 0, nil, false, true)
+        snPointwiseChannelBlocked(A + 50176, map11, 232, 49, W + 557520, W + 613200, 232, A + 0, nil, false, true, A + 11376)
         // stage4.2.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 7, 7, 1, W + 613440, W + 615536, A + 11376, nil, 7, 7, false, Z)
         // stage4.2.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 58..115,290..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 615776, W + 671456, 232, A + 50176, map11, false, true)
+        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 615776, W + 671456, 232, A + 50176, map11, false, true, A + 0)
         // stage4.3.branch2.pw1: conv+bias+relu 232->232 at 7x7; reads 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 50176, map12, 232, 49, W + 671696, W + 727376, 232, A + 0, nil, false, true)
+        snPointwiseChannelBlocked(A + 50176, map12, 232, 49, W + 671696, W + 727376, 232, A + 0, nil, false, true, A + 11376)
         // stage4.3.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 7, 7, 1, W + 727616, W + 729712, A + 11376, nil, 7, 7, false, Z)
         // stage4.3.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 29..57,174..231,261..289,348..463 of stage4.0.branch1.pw
-        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 729952, W + 785632, 232, A + 50176, map12, false, true)
+        snPointwiseChannelBlocked(A + 11376, nil, 232, 49, W + 729952, W + 785632, 232, A + 50176, map12, false, true, A + 0)
         // conv5: conv+bias+relu 464->1024 at 7x7
-        snPointwiseChannelBlocked(A + 50176, nil, 464, 49, W + 785872, W + 1261008, 1024, A + 0, nil, false, true)
+        snPointwiseChannelBlocked(A + 50176, nil, 464, 49, W + 785872, W + 1261008, 1024, A + 0, nil, false, true, A + 72912)
         // globalpool: globalpool 1024->1024 at 1x1
         snGlobalAvgPool(A + 0, nil, 1024, 49, A + 50176, nil)
         // fc: linear 1024->1000 at 1x1
@@ -678,20 +678,32 @@ private func snPutChannelTile<T>(_ tile: T, _ pixels: Int, _ rows: Int, _ o0: In
 
 /// 1x1 convolution over a small plane (the 7x7 stages), vectors over output channels as
 /// in the C kernel: weights packed in granules of 16 channels, [ceil(O/16)][K][16], the
-/// bias padded to a multiple of 16. Channels go in columns of 2 vectors (1 when a granule
-/// has no second vector left), and each column sweeps every pixel, so its K x 2 weight
-/// vectors stay in L1 while the pixels pass (with pixels outside, the whole weight matrix
-/// streamed from L2 once per pixel block). A tile is snCBPixels pixels x 2 vectors: each
-/// step over k loads the weight vectors and broadcasts the pixels. The last pixels go one
-/// at a time, their sum over k split in 3 interleaved partial sums so that 2 chains of
-/// multiply-adds do not wait on each other's latency.
+/// bias padded to a multiple of 16. The input is first copied to `packed` in the order
+/// the tiles read it (pixel blocks of snCBPixels as [K][snCBPixels], then the last pixels
+/// as [K][P % snCBPixels]): one stream, where the planes were K lines 4P bytes apart.
+/// Channels go in columns of 2 vectors (1 when a granule has no second vector left), and
+/// each column sweeps every pixel, so its K x 2 weight vectors stay in cache while the
+/// pixels pass (with pixels outside, the whole weight matrix streamed from L2 once per
+/// pixel block). A tile is snCBPixels pixels x 2 vectors: each step over k loads the
+/// weight vectors and broadcasts the pixels. The last pixels go one at a time, their sum
+/// over k split in 3 interleaved partial sums so that 2 chains of multiply-adds do not
+/// wait on each other's latency.
 @inline(never)
 private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ K: Int, _ P: Int,
                                        _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
                                        _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
-                                       _ accumulate: Bool, _ relu: Bool) {
+                                       _ accumulate: Bool, _ relu: Bool, _ packed: UnsafeMutablePointer<Float>) {
     let n = SNVec.scalarCount
     let padded = (O &+ 15) / 16 &* 16
+    let blocks = P / snCBPixels, left = P &- blocks &* snCBPixels
+    let tail = packed + blocks &* K &* snCBPixels
+    for k in 0..<K {
+        let x = snPlane(inp, inIdx, k, P)
+        for b in 0..<blocks {
+            for j in 0..<snCBPixels { packed[(b &* K &+ k) &* snCBPixels &+ j] = x[b &* snCBPixels &+ j] }
+        }
+        for j in 0..<left { tail[k &* left &+ j] = x[blocks &* snCBPixels &+ j] }
+    }
     // The weights of channels o..<o+n at k = 0 (a vector never crosses a granule).
     func weights(_ o: Int) -> UnsafePointer<Float> { w + ((o / 16) &* K &* 16 &+ o % 16) }
     var o0 = 0
@@ -707,8 +719,9 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
             var a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1
             var a40 = b0, a41 = b1, a50 = b0, a51 = b1
             var k = 0
+            let block = packed + (p / snCBPixels) &* K &* snCBPixels
             while k < K {
-                let src = snPlane(inp, inIdx, k, P) + p
+                let src = block + k &* snCBPixels
                 let w0: SNVec = snLoad(w0p + k &* 16), w1: SNVec = snLoad(w1p + k &* 16)
                 let x0 = SNVec(repeating: src[0]), x1 = SNVec(repeating: src[1])
                 snMulAdd(&a00, x0, w0); snMulAdd(&a01, x0, w1)
@@ -729,19 +742,19 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
         }
         while p < P {
             var s00 = b0, s01 = b1, s10 = SNVec.zero, s11 = SNVec.zero, s20 = SNVec.zero, s21 = SNVec.zero
+            let src = tail + (p &- blocks &* snCBPixels)
             var k = 0
             while k &+ 3 <= K {
-                let src = snPlane(inp, inIdx, k, P) + p
-                let x0 = SNVec(repeating: src[0])
+                let x0 = SNVec(repeating: src[k &* left])
                 snMulAdd(&s00, x0, snLoad(w0p + k &* 16)); snMulAdd(&s01, x0, snLoad(w1p + k &* 16))
-                let x1 = SNVec(repeating: snPlane(inp, inIdx, k &+ 1, P)[p])
+                let x1 = SNVec(repeating: src[(k &+ 1) &* left])
                 snMulAdd(&s10, x1, snLoad(w0p + (k &+ 1) &* 16)); snMulAdd(&s11, x1, snLoad(w1p + (k &+ 1) &* 16))
-                let x2 = SNVec(repeating: snPlane(inp, inIdx, k &+ 2, P)[p])
+                let x2 = SNVec(repeating: src[(k &+ 2) &* left])
                 snMulAdd(&s20, x2, snLoad(w0p + (k &+ 2) &* 16)); snMulAdd(&s21, x2, snLoad(w1p + (k &+ 2) &* 16))
                 k &+= 3
             }
             while k < K {
-                let x = SNVec(repeating: snPlane(inp, inIdx, k, P)[p])
+                let x = SNVec(repeating: src[k &* left])
                 snMulAdd(&s00, x, snLoad(w0p + k &* 16)); snMulAdd(&s01, x, snLoad(w1p + k &* 16))
                 k &+= 1
             }

@@ -38,11 +38,12 @@ extension LayerProgram.Kernel {
         typealias A = KernelCall.Argument
         func io(_ o: LayerProgram.Operand) -> [A] { [.planes(o), .table(o)] }
         switch self {
-        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu),
-             let .pointwiseChannelBlocked(input, k, pixels, weights, bias, o, output, accumulate, relu):
-            let name = if case .pointwise = self { "pointwise" } else { "pointwiseChannelBlocked" }
-            return KernelCall(name: name, arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias), .int(o)]
+        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu):
+            return KernelCall(name: "pointwise", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias), .int(o)]
                 + io(output) + [.flag(accumulate), .flag(relu)])
+        case let .pointwiseChannelBlocked(input, k, pixels, weights, bias, o, output, accumulate, relu, packed):
+            return KernelCall(name: "pointwiseChannelBlocked", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias),
+                                                                                      .int(o)] + io(output) + [.flag(accumulate), .flag(relu), .scratch(packed)])
         case let .depthwise3x3(input, c, h, w, stride, weights, bias, output, oh, ow, relu):
             return KernelCall(name: "depthwise3x3", arguments: io(input) + [.int(c), .int(h), .int(w), .int(stride), .weights(weights), .weights(bias)]
                 + io(output) + [.int(oh), .int(ow), .flag(relu), .zeroRow])

@@ -24,7 +24,8 @@ public struct LayerProgram: Sendable {
         case pointwise(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
         /// The same convolution over a small plane, vectors over output channels: weights
         /// packed [ceil(o/16)][k][16] and the bias padded to a multiple of 16, zeros past o.
-        case pointwiseChannelBlocked(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
+        case pointwiseChannelBlocked(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool,
+                                     packed: Int)
         case depthwise3x3(input: Operand, c: Int, h: Int, w: Int, stride: Int, weights: Int, bias: Int?, output: Operand, oh: Int, ow: Int, relu: Bool)
         case convDirect(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int, output: Operand, oh: Int, ow: Int, relu: Bool)
         case convMaxPool(input: Operand, c: Int, h: Int, w: Int, weights: Int, bias: Int?, o: Int, k: Int, stride: Int, pad: Int,
@@ -172,7 +173,8 @@ extension LayerProgram {
                     let output = operand(node.outputBuffer(self: i), Array(outPlanes[(group * og)..<((group + 1) * og)]))
                     kernels.append(blocked
                         ? .pointwiseChannelBlocked(input: input, k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
-                                                   output: output, accumulate: c.residual, relu: c.relu)
+                                                   output: output, accumulate: c.residual, relu: c.relu,
+                                                   packed: layout.offset(of: .scratch(i))! / 4)
                         : .pointwise(input: input, k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
                                      output: output, accumulate: c.residual, relu: c.relu))
                 }

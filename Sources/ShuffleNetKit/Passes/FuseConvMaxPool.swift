@@ -23,22 +23,3 @@ public func fuseConvMaxPool(_ graph: Graph) -> Graph {
     }
     return g.compacted(removing: removed, replacing: replacing)
 }
-
-extension Graph {
-    /// Working memory a node needs besides its inputs and output, in bytes, for a conv
-    /// streamed into a max pool: enough for both ways the kernels stream it. The plain
-    /// kernels (int8, Swift, C without vectors) keep a ring of `pool.kernel` conv rows and
-    /// one strip of input columns per tap (in int8, stored integers: the strips the image
-    /// quantized); the C vector kernel keeps the weights as [taps][O'], the bias, one conv
-    /// row [w][O'] and a ring of rows pooled across [pool.kernel][pooled w][O'], O' being O
-    /// rounded up to 16 channels, the widest vector.
-    public func scratchBytes(_ i: Int) -> Int {
-        guard case .conv(let c) = nodes[i].op, let pool = c.maxPool, let s = c.convShape else { return 0 }
-        let taps = c.inChannels * c.kernel * c.kernel
-        let strips = (pool.kernel * s.c + taps) * s.w
-        if isQuantized { return strips }
-        let padded = (s.c + 15) / 16 * 16
-        let channelVectors = padded * (taps + 1 + s.w + pool.kernel * nodes[i].shape.w)
-        return max(strips, channelVectors) * MemoryLayout<Float>.size
-    }
-}
