@@ -68,89 +68,89 @@ public enum ShufflenetV2_1_0x {
         // stage2.0.branch1.dw: dwconv+bias 24->24 at 28x28
         snDepthwise3x3(A + 272832, nil, 24, 56, 56, 2, W + 688, W + 912, A + 0, nil, 28, 28, false, Z)
         // stage2.0.branch1.pw: conv+bias+relu 24->58 at 28x28; owns 116 planes
-        snPointwise(A + 0, nil, 24, 784, W + 944, W + 2384, 58, A + 181888, nil, false, true)
+        snPointwise(A + 0, nil, 24, 784, W + 944, W + 2384, 58, A + 181888, nil, false, true, nil)
         // stage2.0.branch2.pw1: conv+bias+relu 24->58 at 56x56
-        snPointwise(A + 272832, nil, 24, 3136, W + 2448, W + 3888, 58, A + 0, nil, false, true)
+        snPointwise(A + 272832, nil, 24, 3136, W + 2448, W + 3888, 58, A + 0, nil, false, true, nil)
         // stage2.0.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 56, 56, 2, W + 3952, W + 4480, A + 272832, nil, 28, 28, false, Z)
         // stage2.0.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 58..115 of stage2.0.branch1.pw
-        snPointwise(A + 272832, nil, 58, 784, W + 4544, W + 8032, 58, A + 227360, nil, false, true)
+        snPointwise(A + 272832, nil, 58, 784, W + 4544, W + 8032, 58, A + 227360, nil, false, true, nil)
         // stage2.1.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 29..57,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map0, 58, 784, W + 8096, W + 11584, 58, A + 0, nil, false, true)
+        snPointwise(A + 181888, map0, 58, 784, W + 8096, W + 11584, 58, A + 0, nil, false, true, A + 45472)
         // stage2.1.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 11648, W + 12176, A + 45472, nil, 28, 28, false, Z)
         // stage2.1.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 29..57,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 12240, W + 15728, 58, A + 181888, map0, false, true)
+        snPointwise(A + 45472, nil, 58, 784, W + 12240, W + 15728, 58, A + 181888, map0, false, true, nil)
         // stage2.2.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 15..28,72..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map1, 58, 784, W + 15792, W + 19280, 58, A + 0, nil, false, true)
+        snPointwise(A + 181888, map1, 58, 784, W + 15792, W + 19280, 58, A + 0, nil, false, true, A + 45472)
         // stage2.2.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 19344, W + 19872, A + 45472, nil, 28, 28, false, Z)
         // stage2.2.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 15..28,72..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 19936, W + 23424, 58, A + 181888, map1, false, true)
+        snPointwise(A + 45472, nil, 58, 784, W + 19936, W + 23424, 58, A + 181888, map1, false, true, nil)
         // stage2.3.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map2, 58, 784, W + 23488, W + 26976, 58, A + 0, nil, false, true)
+        snPointwise(A + 181888, map2, 58, 784, W + 23488, W + 26976, 58, A + 0, nil, false, true, A + 45472)
         // stage2.3.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 27040, W + 27568, A + 45472, nil, 28, 28, false, Z)
         // stage2.3.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 27632, W + 31120, 58, A + 181888, map2, false, true)
+        snPointwise(A + 45472, nil, 58, 784, W + 27632, W + 31120, 58, A + 181888, map2, false, true, nil)
         // stage3.0.branch1.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 181888, nil, 116, 28, 28, 2, W + 31184, W + 32240, A + 0, nil, 14, 14, false, Z)
         // stage3.0.branch1.pw: conv+bias+relu 116->116 at 14x14; owns 232 planes
-        snPointwise(A + 0, nil, 116, 196, W + 32368, W + 45824, 116, A + 90944, nil, false, true)
+        snPointwise(A + 0, nil, 116, 196, W + 32368, W + 45824, 116, A + 90944, nil, false, true, nil)
         // stage3.0.branch2.pw1: conv+bias+relu 116->116 at 28x28
-        snPointwise(A + 181888, nil, 116, 784, W + 45952, W + 59408, 116, A + 0, nil, false, true)
+        snPointwise(A + 181888, nil, 116, 784, W + 45952, W + 59408, 116, A + 0, nil, false, true, nil)
         // stage3.0.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 28, 28, 2, W + 59536, W + 60592, A + 136416, nil, 14, 14, false, Z)
         // stage3.0.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116..231 of stage3.0.branch1.pw
-        snPointwise(A + 136416, nil, 116, 196, W + 60720, W + 74176, 116, A + 113680, nil, false, true)
+        snPointwise(A + 136416, nil, 116, 196, W + 60720, W + 74176, 116, A + 113680, nil, false, true, nil)
         // stage3.1.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 58..115,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map3, 116, 196, W + 74304, W + 87760, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map3, 116, 196, W + 74304, W + 87760, 116, A + 0, nil, false, true, A + 22736)
         // stage3.1.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 87888, W + 88944, A + 22736, nil, 14, 14, false, Z)
         // stage3.1.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 58..115,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 89072, W + 102528, 116, A + 90944, map3, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 89072, W + 102528, 116, A + 90944, map3, false, true, nil)
         // stage3.2.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 29..57,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map4, 116, 196, W + 102656, W + 116112, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map4, 116, 196, W + 102656, W + 116112, 116, A + 0, nil, false, true, A + 22736)
         // stage3.2.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 116240, W + 117296, A + 22736, nil, 14, 14, false, Z)
         // stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 29..57,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 117424, W + 130880, 116, A + 90944, map4, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 117424, W + 130880, 116, A + 90944, map4, false, true, nil)
         // stage3.3.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map5, 116, 196, W + 131008, W + 144464, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map5, 116, 196, W + 131008, W + 144464, 116, A + 0, nil, false, true, A + 22736)
         // stage3.3.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 144592, W + 145648, A + 22736, nil, 14, 14, false, Z)
         // stage3.3.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 145776, W + 159232, 116, A + 90944, map5, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 145776, W + 159232, 116, A + 90944, map5, false, true, nil)
         // stage3.4.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map6, 116, 196, W + 159360, W + 172816, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map6, 116, 196, W + 159360, W + 172816, 116, A + 0, nil, false, true, A + 22736)
         // stage3.4.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 172944, W + 174000, A + 22736, nil, 14, 14, false, Z)
         // stage3.4.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 174128, W + 187584, 116, A + 90944, map6, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 174128, W + 187584, 116, A + 90944, map6, false, true, nil)
         // stage3.5.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 7 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map7, 116, 196, W + 187712, W + 201168, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map7, 116, 196, W + 187712, W + 201168, 116, A + 0, nil, false, true, A + 22736)
         // stage3.5.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 201296, W + 202352, A + 22736, nil, 14, 14, false, Z)
         // stage3.5.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 7 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 202480, W + 215936, 116, A + 90944, map7, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 202480, W + 215936, 116, A + 90944, map7, false, true, nil)
         // stage3.6.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 6 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map8, 116, 196, W + 216064, W + 229520, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map8, 116, 196, W + 216064, W + 229520, 116, A + 0, nil, false, true, A + 22736)
         // stage3.6.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 229648, W + 230704, A + 22736, nil, 14, 14, false, Z)
         // stage3.6.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 6 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 230832, W + 244288, 116, A + 90944, map8, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 230832, W + 244288, 116, A + 90944, map8, false, true, nil)
         // stage3.7.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 9 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map9, 116, 196, W + 244416, W + 257872, 116, A + 0, nil, false, true)
+        snPointwise(A + 90944, map9, 116, 196, W + 244416, W + 257872, 116, A + 0, nil, false, true, A + 22736)
         // stage3.7.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 258000, W + 259056, A + 22736, nil, 14, 14, false, Z)
         // stage3.7.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 9 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 259184, W + 272640, 116, A + 90944, map9, false, true)
+        snPointwise(A + 22736, nil, 116, 196, W + 259184, W + 272640, 116, A + 90944, map9, false, true, nil)
         // stage4.0.branch1.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 90944, nil, 232, 14, 14, 2, W + 272768, W + 274864, A + 0, nil, 7, 7, false, Z)
         // stage4.0.branch1.pw: conv+bias+relu 232->232 at 7x7; owns 464 planes
         snPointwiseChannelBlocked(A + 0, nil, 232, 49, W + 275104, W + 330784, 232, A + 50176, nil, false, true, A + 11376)
         // stage4.0.branch2.pw1: conv+bias+relu 232->232 at 14x14
-        snPointwise(A + 90944, nil, 232, 196, W + 331024, W + 384848, 232, A + 0, nil, false, true)
+        snPointwise(A + 90944, nil, 232, 196, W + 331024, W + 384848, 232, A + 0, nil, false, true, nil)
         // stage4.0.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 14, 14, 2, W + 385088, W + 387184, A + 72912, nil, 7, 7, false, Z)
         // stage4.0.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 232..463 of stage4.0.branch1.pw
@@ -597,9 +597,18 @@ private func snPointwiseStrip1<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
 /// [ceil(O/4)][K][4]; rows past O are zero. Pixels go in strips of 2 and 1 vectors; each
 /// strip of all K input planes stays in L1 while every output row block sweeps it.
 @inline(never)
-private func snPointwise(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?, _ K: Int, _ P: Int,
+private func snPointwise(_ planes: UnsafePointer<Float>, _ planeIdx: UnsafePointer<Int32>?, _ K: Int, _ P: Int,
                          _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
-                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool) {
+                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool,
+                         _ gathered: UnsafeMutablePointer<Float>?) {
+    // Input planes read through a table are first copied into one run (`gathered`, from
+    // the arena), as in the C kernel: read in place they ran 10-15% slower where K is large.
+    var inp = planes, inIdx = planeIdx
+    if let planeIdx, let gathered {
+        for k in 0..<K { (gathered + k &* P).update(from: planes + Int(planeIdx[k]) &* P, count: P) }
+        inp = UnsafePointer(gathered)
+        inIdx = nil
+    }
     var p = 0
 #if !arch(arm)
     snPointwiseStrip3(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
@@ -982,7 +991,7 @@ private func snConvRowTaps(_ inp: UnsafePointer<Float>, _ C: Int, _ H: Int, _ Wd
             }
         }
     }
-    snPointwise(strips, nil, C &* K &* K, OW, w, bias, O, row, nil, false, relu)
+    snPointwise(strips, nil, C &* K &* K, OW, w, bias, O, row, nil, false, relu, nil)
 }
 
 /// Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]

@@ -18,8 +18,8 @@ public struct KernelCall: Equatable, Sendable {
         case float(Float)
         /// The read-only zero row the depthwise kernel reads above and below the image.
         case zeroRow
-        /// Scratch at a float offset in the arena.
-        case scratch(Int)
+        /// Scratch at a float offset in the arena, or none.
+        case scratch(Int?)
         /// Offsets into the int8 weights and the int32 biases, or none.
         case int8Weights(Int)
         case int32Weights(Int?)
@@ -38,9 +38,9 @@ extension LayerProgram.Kernel {
         typealias A = KernelCall.Argument
         func io(_ o: LayerProgram.Operand) -> [A] { [.planes(o), .table(o)] }
         switch self {
-        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu):
+        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu, gathered):
             return KernelCall(name: "pointwise", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias), .int(o)]
-                + io(output) + [.flag(accumulate), .flag(relu)])
+                + io(output) + [.flag(accumulate), .flag(relu), .scratch(gathered)])
         case let .pointwiseChannelBlocked(input, k, pixels, weights, bias, o, output, accumulate, relu, packed):
             return KernelCall(name: "pointwiseChannelBlocked", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias),
                                                                                       .int(o)] + io(output) + [.flag(accumulate), .flag(relu), .scratch(packed)])
@@ -142,7 +142,8 @@ extension KernelCall.Argument {
         case .table(let o): o.table != nil
         case .weights(let at): at != nil
         case .int32Weights(let at): at != nil
-        case .planes, .quantized, .float, .zeroRow, .scratch, .int8Weights, .quantizedImage: true
+        case .scratch(let at): at != nil
+        case .planes, .quantized, .float, .zeroRow, .int8Weights, .quantizedImage: true
         }
     }
 
@@ -161,7 +162,7 @@ extension KernelCall.Argument {
         case .flag(let b): s.flag(b)
         case .float(let x): "\(x)\(s.floatSuffix)"
         case .zeroRow: s.zeroRow
-        case .scratch(let at): "A + \(at)"
+        case .scratch(let at): at.map { "A + \($0)" } ?? s.none
         case .int8Weights(let at): "WB + \(at)"
         case .int32Weights(let at): at.map { "WI + \($0)" } ?? s.none
         case .quantizedImage: "input_q"
