@@ -185,16 +185,17 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
                             const float *SN_RESTRICT w, const float *bias, int O,
                             float *out, const int32_t *out_idx, int accumulate, int relu,
                             float *SN_RESTRICT gathered) {
+    int p = 0;
+#ifdef SN_HAVE_VECTOR
     /* Input planes read through a table are first copied into one run (`gathered`, from
      * the arena): every strip then reads them at fixed steps. Read in place they ran 10-15%
-     * slower where K is large (v2-2.0x's 244 planes at 14x14: 76 -> 85 GFLOP/s). */
+     * slower where K is large (v2-2.0x's 244 planes at 14x14: 76 -> 85 GFLOP/s). The plain
+     * loop below reads each plane once per pixel either way: there the copy only costs. */
     if (in_idx && gathered) {
         for (int k = 0; k < K; k++) memcpy(gathered + (size_t)k * P, SN_PLANE(in, in_idx, k, P), (size_t)P * sizeof(float));
         in = gathered;
         in_idx = NULL;
     }
-    int p = 0;
-#ifdef SN_HAVE_VECTOR
     /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
 #if defined(SN_MANY_VECTOR_REGISTERS)
     SN_POINTWISE_BLOCK(4)
@@ -214,6 +215,8 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
         SN_POINTWISE_STRIP(1, p0, SN_STORE_FRESH)
         p = P;
     }
+#else
+    (void)gathered;
 #endif
     for (; p < P; p++) {
         for (int o0 = 0; o0 < O; o0 += 4) {

@@ -603,12 +603,17 @@ private func snPointwise(_ planes: UnsafePointer<Float>, _ planeIdx: UnsafePoint
                          _ gathered: UnsafeMutablePointer<Float>?) {
     // Input planes read through a table are first copied into one run (`gathered`, from
     // the arena), as in the C kernel: read in place they ran 10-15% slower where K is large.
+    // Not on 32-bit Arm (a microcontroller without vectors), where the copy only costs.
     var inp = planes, inIdx = planeIdx
+#if !arch(arm)
     if let planeIdx, let gathered {
         for k in 0..<K { (gathered + k &* P).update(from: planes + Int(planeIdx[k]) &* P, count: P) }
         inp = UnsafePointer(gathered)
         inIdx = nil
     }
+#else
+    _ = gathered
+#endif
     var p = 0
 #if !arch(arm)
     snPointwiseStrip3(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
@@ -661,10 +666,14 @@ private func snPut1(_ y: Float, _ dst: UnsafeMutablePointer<Float>, _ accumulate
 /// accumulators, with 2 weight vectors and a broadcast 15 of x86's 16 vector registers
 /// (as the C kernel). 32-bit Arm splits each 4-wide vector into 4 floats and has 32 of
 /// them: 4 pixels there (8 vectors, 32 floats) as before.
+/// Whether the kernel first copies its input in tile order (below): not on 32-bit Arm, a
+/// microcontroller without vectors or much cache, where the copy only adds instructions.
 #if arch(arm)
 private let snCBPixels = 4
+private let snCBPacks = false
 #else
 private let snCBPixels = 6
+private let snCBPacks = true
 #endif
 
 /// Writes a finished tile, [pixel][2 vectors] accumulators in `tile`, to the planes of
@@ -689,7 +698,8 @@ private func snPutChannelTile<T>(_ tile: T, _ pixels: Int, _ rows: Int, _ o0: In
 /// in the C kernel: weights packed in granules of 16 channels, [ceil(O/16)][K][16], the
 /// bias padded to a multiple of 16. The input is first copied to `packed` in the order
 /// the tiles read it (pixel blocks of snCBPixels as [K][snCBPixels], then the last pixels
-/// as [K][P % snCBPixels]): one stream, where the planes were K lines 4P bytes apart.
+/// as [K][P % snCBPixels]): one stream, where the planes were K lines 4P bytes apart
+/// (where snCBPacks).
 /// Channels go in columns of 2 vectors (1 when a granule has no second vector left), and
 /// each column sweeps every pixel, so its K x 2 weight vectors stay in cache while the
 /// pixels pass (with pixels outside, the whole weight matrix streamed from L2 once per
@@ -706,7 +716,7 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
     let padded = (O &+ 15) / 16 &* 16
     let blocks = P / snCBPixels, left = P &- blocks &* snCBPixels
     let tail = packed + blocks &* K &* snCBPixels
-    for k in 0..<K {
+    for k in 0..<K where snCBPacks {
         let x = snPlane(inp, inIdx, k, P)
         for b in 0..<blocks {
             for j in 0..<snCBPixels { packed[(b &* K &+ k) &* snCBPixels &+ j] = x[b &* snCBPixels &+ j] }
@@ -730,7 +740,7 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
             var k = 0
             let block = packed + (p / snCBPixels) &* K &* snCBPixels
             while k < K {
-                let src = block + k &* snCBPixels
+                let src = snCBPacks ? UnsafePointer(block) + k &* snCBPixels : snPlane(inp, inIdx, k, P) + p
                 let w0: SNVec = snLoad(w0p + k &* 16), w1: SNVec = snLoad(w1p + k &* 16)
                 let x0 = SNVec(repeating: src[0]), x1 = SNVec(repeating: src[1])
                 snMulAdd(&a00, x0, w0); snMulAdd(&a01, x0, w1)
@@ -752,19 +762,21 @@ private func snPointwiseChannelBlocked(_ inp: UnsafePointer<Float>, _ inIdx: Uns
         while p < P {
             var s00 = b0, s01 = b1, s10 = SNVec.zero, s11 = SNVec.zero, s20 = SNVec.zero, s21 = SNVec.zero
             let src = tail + (p &- blocks &* snCBPixels)
+            // input plane k at pixel p
+            func x(_ k: Int) -> SNVec { SNVec(repeating: snCBPacks ? src[k &* left] : snPlane(inp, inIdx, k, P)[p]) }
             var k = 0
             while k &+ 3 <= K {
-                let x0 = SNVec(repeating: src[k &* left])
+                let x0 = x(k)
                 snMulAdd(&s00, x0, snLoad(w0p + k &* 16)); snMulAdd(&s01, x0, snLoad(w1p + k &* 16))
-                let x1 = SNVec(repeating: src[(k &+ 1) &* left])
+                let x1 = x(k &+ 1)
                 snMulAdd(&s10, x1, snLoad(w0p + (k &+ 1) &* 16)); snMulAdd(&s11, x1, snLoad(w1p + (k &+ 1) &* 16))
-                let x2 = SNVec(repeating: src[(k &+ 2) &* left])
+                let x2 = x(k &+ 2)
                 snMulAdd(&s20, x2, snLoad(w0p + (k &+ 2) &* 16)); snMulAdd(&s21, x2, snLoad(w1p + (k &+ 2) &* 16))
                 k &+= 3
             }
             while k < K {
-                let x = SNVec(repeating: src[k &* left])
-                snMulAdd(&s00, x, snLoad(w0p + k &* 16)); snMulAdd(&s01, x, snLoad(w1p + k &* 16))
+                let xk = x(k)
+                snMulAdd(&s00, xk, snLoad(w0p + k &* 16)); snMulAdd(&s01, xk, snLoad(w1p + k &* 16))
                 k &+= 1
             }
             snPutChannelTile((s00 + s10 + s20, s01 + s11 + s21), 1, rows, o0, p, P, out, outIdx, accumulate, relu)
