@@ -362,10 +362,10 @@ public enum ShufflenetV2_1_0x {
 //                        that has AVX2 and FMA (haswell or later, or native)
 //   -D SHUFFLENET_AVX512 512-bit vectors with fused multiply-add; build with a -target-cpu
 //                        that has AVX-512F (skylake-avx512 or later, or native)
-// A 1x1 conv keeps 4 rows x 2 vectors of accumulators in registers, then 4 x 1 vector,
-// then one last vector overlapping pixels already done. (Not 4 x 4 vectors as the C
-// kernel does with 32 registers, nor SIMD32/SIMD64: swiftc's code for those spills or
-// goes lane by lane, measured 2x slower.)
+// A 1x1 conv keeps 4 rows x 3 vectors of accumulators in registers (4 x 2 on 32-bit Arm),
+// then 4 x 2, 4 x 1, then one last vector overlapping pixels already done. (Not 4 x 4
+// vectors as the C kernel does with 32 registers, nor SIMD32/SIMD64: swiftc's code for
+// those spills or goes lane by lane, measured 2x slower.)
 #if SHUFFLENET_AVX512
 private typealias SNVec = SIMD16<Float>
 private let snFusedMultiplyAdd = true
