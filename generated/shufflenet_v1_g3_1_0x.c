@@ -124,20 +124,27 @@ SN_INLINE float sn_relu1(float x) { return x > 0.0f ? x : 0.0f; }
 SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v & (sn_ivec)(v > z)); }
 #endif
 
-/* All output rows of a 1x1 conv at pixels [p, p + NV*SN_VEC), in register blocks of 4
- * rows: each step over k loads NV input vectors and broadcasts 4 packed weights. STORE
- * writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the masked last vector). */
+/* All output rows of a 1x1 conv at pixels [p, p + NV*SN_VEC), in register blocks of RB x 4
+ * rows: each step over k loads NV input vectors and broadcasts RB x 4 packed weights (the
+ * rows of RB consecutive weight blocks; past the last block its rows are computed again
+ * and not stored). STORE writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the
+ * masked last vector). */
 #ifdef SN_HAVE_VECTOR
 #define SN_STORE_ALL(dst, y) sn_store((dst), (y))
 #define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
-#define SN_POINTWISE_STRIP(NV, p, STORE)                                                    \
+#define SN_POINTWISE_STRIP(RB, NV, p, STORE)                                                \
     {                                                                                       \
-        for (int o0 = 0; o0 < O; o0 += 4) {                                                 \
-            const float *wb = w + (size_t)(o0 / 4) * (size_t)K * 4;                         \
-            const int rows = O - o0 < 4 ? O - o0 : 4;                                       \
-            sn_vec acc[4][NV];                                                              \
+        for (int o0 = 0; o0 < O; o0 += 4 * (RB)) {                                          \
+            const float *wb[RB];                                                            \
             SN_UNROLL                                                                       \
-            for (int r = 0; r < 4; r++) {                                                   \
+            for (int j = 0; j < (RB); j++) {                                                \
+                const int blk = o0 / 4 + j < (O + 3) / 4 ? o0 / 4 + j : (O + 3) / 4 - 1;    \
+                wb[j] = w + (size_t)blk * (size_t)K * 4;                                    \
+            }                                                                               \
+            const int rows = O - o0 < 4 * (RB) ? O - o0 : 4 * (RB);                         \
+            sn_vec acc[4 * (RB)][NV];                                                       \
+            SN_UNROLL                                                                       \
+            for (int r = 0; r < 4 * (RB); r++) {                                            \
                 const sn_vec b = sn_splat((bias && r < rows) ? bias[o0 + r] : 0.0f);        \
                 SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) acc[r][v] = b;                               \
@@ -150,16 +157,15 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
                     a[v] = sn_load(src + v * SN_VEC);                                       \
                     SN_IN_REGISTER(a[v]);                                                   \
                 }                                                                           \
-                const float *wk = wb + (size_t)k * 4;                                       \
                 SN_UNROLL                                                                   \
-                for (int r = 0; r < 4; r++) {                                               \
-                    const sn_vec wv = sn_splat(wk[r]);                                      \
+                for (int r = 0; r < 4 * (RB); r++) {                                        \
+                    const sn_vec wv = sn_splat(wb[r / 4][(size_t)k * 4 + r % 4]);           \
                     SN_UNROLL                                                               \
                     for (int v = 0; v < (NV); v++) acc[r][v] += wv * a[v];                  \
                 }                                                                           \
             }                                                                               \
             SN_UNROLL                                                                       \
-            for (int r = 0; r < 4; r++) {                                                   \
+            for (int r = 0; r < 4 * (RB); r++) {                                            \
                 if (r >= rows) break;                                                       \
                 float *dst = SN_PLANE(out, out_idx, o0 + r, P) + p;                         \
                 SN_UNROLL                                                                   \
@@ -172,8 +178,16 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
             }                                                                               \
         }                                                                                   \
     }
-#define SN_POINTWISE_BLOCK(NV)                                                              \
-    for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) SN_POINTWISE_STRIP(NV, p, SN_STORE_ALL)
+/* Single-vector strips take 8 rows where the registers allow: 4 accumulators leave the
+ * multiply-add chains' latency exposed (the 4-pixel tail of a 14x14 plane ran at about
+ * half speed). */
+#if defined(SN_FEW_VECTOR_REGISTERS)
+#define SN_PW_NARROW_RB 1
+#else
+#define SN_PW_NARROW_RB 2
+#endif
+#define SN_POINTWISE_BLOCK(RB, NV)                                                          \
+    for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) SN_POINTWISE_STRIP(RB, NV, p, SN_STORE_ALL)
 #endif
 
 /* 1x1 convolution (one group) over P pixels: out[o] = act(bias[o] + sum_k w[o][k] in[k]
@@ -198,21 +212,21 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
     }
     /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
 #if defined(SN_MANY_VECTOR_REGISTERS)
-    SN_POINTWISE_BLOCK(4)
+    SN_POINTWISE_BLOCK(1, 4)
 #elif !defined(SN_FEW_VECTOR_REGISTERS)
-    SN_POINTWISE_BLOCK(3)
+    SN_POINTWISE_BLOCK(1, 3)
 #endif
 #ifndef SN_FEW_VECTOR_REGISTERS
-    SN_POINTWISE_BLOCK(2)
+    SN_POINTWISE_BLOCK(1, 2)
 #endif
-    SN_POINTWISE_BLOCK(1)
+    SN_POINTWISE_BLOCK(SN_PW_NARROW_RB, 1)
     /* The last few pixels: one more vector ending at P, overlapping pixels already done,
      * whose lanes keep the values they have (so a residual is not added twice). */
     if (p < P && P >= SN_VEC) {
         const int p0 = P - SN_VEC;
         sn_ivec fresh;
         for (int l = 0; l < SN_VEC; l++) fresh[l] = p0 + l >= p ? -1 : 0;
-        SN_POINTWISE_STRIP(1, p0, SN_STORE_FRESH)
+        SN_POINTWISE_STRIP(SN_PW_NARROW_RB, 1, p0, SN_STORE_FRESH)
         p = P;
     }
 #else
