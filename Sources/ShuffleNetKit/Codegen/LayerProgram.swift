@@ -289,7 +289,7 @@ struct ChannelTables {
     private var index: [[Int32]: Int] = [:]
 
     mutating func operand(_ base: LayerProgram.Operand.Base, planes: [Int], planeSize: Int) -> LayerProgram.Operand {
-        if let first = planes.first, planes == Array(first..<(first + planes.count)) {
+        if let first = planes.first, isOneRun(planes) {
             return LayerProgram.Operand(base: base, offset: first * planeSize, table: nil)
         }
         let t = planes.map { Int32($0) }

@@ -19,10 +19,7 @@ extension Graph {
             let pixels = nodes[i].shape.h * nodes[i].shape.w, k = c.inChannels / c.groups
             if pixels <= LayerProgram.channelBlockedMaxPixels { return k * pixels * MemoryLayout<Float>.size }
             let planes = inputPlanes(i, 0)
-            let throughTable = (0..<c.groups).contains { g in
-                let slice = planes[(g * k)..<((g + 1) * k)]
-                return slice != Array(slice.first!..<(slice.first! + k))[...]
-            }
+            let throughTable = (0..<c.groups).contains { g in !isOneRun(planes[(g * k)..<((g + 1) * k)]) }
             return throughTable ? k * pixels * MemoryLayout<Float>.size : 0
         }
         guard let pool = c.maxPool, let s = c.convShape else { return 0 }
@@ -33,4 +30,10 @@ extension Graph {
         let channelVectors = padded * (taps + 1 + s.w + pool.kernel * nodes[i].shape.w)
         return max(strips, channelVectors) * MemoryLayout<Float>.size
     }
+}
+
+/// Whether planes are one contiguous run (read without a channel table).
+func isOneRun<C: Collection<Int>>(_ planes: C) -> Bool {
+    guard let first = planes.first else { return true }
+    return planes.elementsEqual(first..<(first + planes.count))
 }
