@@ -369,8 +369,9 @@ SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
      * (`tail`). Read from the planes, a tile's K steps touch K cache lines 4P bytes apart
      * (P = 49: not whole lines), which the hardware prefetcher does not follow once the K
      * planes and the column's weights no longer fit L1; read from here, they are one
-     * stream. v2-2.0x's 1x1 convs at 7x7: 65 -> 79 GFLOP/s (with a software prefetch 16
-     * planes ahead before); the copy is one pass over the input per layer. */
+     * stream. v2-2.0x's 1x1 convs at 7x7 (profile_layers): 65-69 GFLOP/s with the software
+     * prefetch 16 planes ahead this replaces, 85-88 with the copy, which is one pass over
+     * the input per layer. */
     float *tail = packed + (size_t)(P / SN_CB_NR) * K * SN_CB_NR;
     for (int k = 0; k < K; k++) {
         const float *x = SN_PLANE(in, in_idx, k, P);
