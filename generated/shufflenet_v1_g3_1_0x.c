@@ -404,9 +404,126 @@ SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
 #endif
 }
 
-#define SN_DW_CHUNK 32
-/* Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Each output row is one pass
- * over three input rows; rows above or below the image read a zero row (sn_zero_row is
+/* The vector depthwise 3x3 (padding 1, stride 1 or 2) reads every input row in place,
+ * only within the row, and builds the taps that would reach past its ends by moving lanes
+ * in registers (a zero comes in): so it has no edge cases, no gathers and no copies. At
+ * stride 2 two loads are split into the even and odd columns, and the columns before the
+ * even ones are the odd ones moved by one lane. On a Zen 3 the loops it replaces (edges
+ * recomputed one by one, stride-2 taps gathered or copied by parity first) ran at 12-18
+ * GFLOP/s at stride 2 and 22-39 at stride 1; copying rows into padded buffers first was
+ * slower still, the vector loads waiting on the narrower stores that wrote them. */
+#if defined(SN_HAVE_VECTOR) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define SN_DW_VECTOR 1
+#endif
+#endif
+#ifdef SN_DW_VECTOR
+/* Rows narrower than SN_VEC take vectors of 4 (7x7 planes with AVX). */
+typedef float sn_vec4 __attribute__((vector_size(4 * sizeof(float))));
+/* Lanes of __builtin_shufflevector for vectors of 4, 8 and 16. IN (of zero:v) is a zero,
+ * then v but its last lane; OUT (of v:zero) is v but its first lane, then a zero. EVEN and
+ * ODD split lo:hi by column parity; with 8 lanes (AVX), within each 128-bit half, so one
+ * instruction each: their lanes then hold columns 0 1 4 5 2 3 6 7 (of the eight even or
+ * odd ones), and so do the sums, which ORDER puts back in order once before the store.
+ * ODD_IN (of odd:zero) is a zero, then odd but its last column, in the same order. */
+#define SN_LANES_IN_4 3, 4, 5, 6
+#define SN_LANES_OUT_4 1, 2, 3, 4
+#define SN_LANES_EVEN_4 0, 2, 4, 6
+#define SN_LANES_ODD_4 1, 3, 5, 7
+#define SN_LANES_ODD_IN_4 4, 0, 1, 2
+#define SN_LANES_ORDER_4 0, 1, 2, 3
+#define SN_LANES_IN_8 7, 8, 9, 10, 11, 12, 13, 14
+#define SN_LANES_OUT_8 1, 2, 3, 4, 5, 6, 7, 8
+#define SN_LANES_EVEN_8 0, 2, 8, 10, 4, 6, 12, 14
+#define SN_LANES_ODD_8 1, 3, 9, 11, 5, 7, 13, 15
+#define SN_LANES_ODD_IN_8 8, 0, 5, 2, 1, 4, 3, 6
+#define SN_LANES_ORDER_8 0, 1, 4, 5, 2, 3, 6, 7
+#define SN_LANES_IN_16 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30
+#define SN_LANES_OUT_16 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+#define SN_LANES_EVEN_16 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define SN_LANES_ODD_16 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define SN_LANES_ODD_IN_16 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+#define SN_LANES_ORDER_16 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+/* One output row of one channel from its three input rows r (zero_row above and below the
+ * image), for vectors T of V lanes: sn_dw_row1S at stride 1 (rows of W >= V floats),
+ * sn_dw_row2S at stride 2 (rows of 2 OW floats, OW >= V). A row that is not a whole
+ * number of vectors ends with one overlapping the vector before it. */
+#define SN_DW_ROW_FUNCTIONS(T, V, S) SN_DW_ROW_FUNCTIONS_(T, V, S)
+#define SN_DW_ROW_FUNCTIONS_(T, V, S)                                                       \
+    SN_INLINE T sn_dw_load##S(const float *p) { T v; memcpy(&v, p, sizeof v); return v; }   \
+    SN_INLINE void sn_dw_store##S(float *p, T v, int relu) {                                \
+        const T zero = {0};                                                                 \
+        if (relu) {                                                                         \
+            const __typeof__(v > zero) positive = v > zero;                                 \
+            v = (T)((__typeof__(positive))v & positive);                                    \
+        }                                                                                   \
+        memcpy(p, &v, sizeof v);                                                            \
+    }                                                                                       \
+    SN_INLINE void sn_dw_row1##S(const float *const r[3], const float *k, float b, float *y, int W, int relu) { \
+        const T zero = {0};                                                                 \
+        for (int ox = 0; ox < W; ox += (V)) {                                               \
+            const int at = ox + (V) > W ? W - (V) : ox;                                     \
+            T sum[3];                                                                       \
+            for (int ky = 0; ky < 3; ky++) {                                                \
+                const float *p = r[ky] + at;                                                \
+                const T mid = sn_dw_load##S(p);                                             \
+                const T left = at > 0 ? sn_dw_load##S(p - 1) : __builtin_shufflevector(zero, mid, SN_LANES_IN_##V); \
+                const T right = at + (V) < W ? sn_dw_load##S(p + 1) : __builtin_shufflevector(mid, zero, SN_LANES_OUT_##V); \
+                sum[ky] = k[3 * ky] * left + k[3 * ky + 1] * mid + k[3 * ky + 2] * right;   \
+            }                                                                               \
+            sn_dw_store##S(y + at, (b + sum[0]) + (sum[1] + sum[2]), relu);                 \
+        }                                                                                   \
+    }                                                                                       \
+    SN_INLINE void sn_dw_row2##S(const float *const r[3], const float *k, float b, float *y, int OW, int relu) { \
+        const T zero = {0};                                                                 \
+        for (int ox = 0; ox < OW; ox += (V)) {                                              \
+            const int at = ox + (V) > OW ? OW - (V) : ox;                                   \
+            T sum[3];                                                                       \
+            for (int ky = 0; ky < 3; ky++) {                                                \
+                const float *p = r[ky] + 2 * at;                                            \
+                const T lo = sn_dw_load##S(p), hi = sn_dw_load##S(p + (V));                 \
+                const T even = __builtin_shufflevector(lo, hi, SN_LANES_EVEN_##V);          \
+                const T odd = __builtin_shufflevector(lo, hi, SN_LANES_ODD_##V);            \
+                /* the columns before the even ones: odd ones of the loads 2 floats back */ \
+                const T left = at > 0 ? __builtin_shufflevector(sn_dw_load##S(p - 2), sn_dw_load##S(p + (V) - 2), SN_LANES_ODD_##V) \
+                                      : __builtin_shufflevector(odd, zero, SN_LANES_ODD_IN_##V); \
+                sum[ky] = k[3 * ky] * left + k[3 * ky + 1] * even + k[3 * ky + 2] * odd;    \
+            }                                                                               \
+            const T v = (b + sum[0]) + (sum[1] + sum[2]);                                   \
+            sn_dw_store##S(y + at, __builtin_shufflevector(v, v, SN_LANES_ORDER_##V), relu); \
+        }                                                                                   \
+    }
+SN_DW_ROW_FUNCTIONS(sn_vec, SN_VEC, _v)
+#if SN_VEC > 4
+SN_DW_ROW_FUNCTIONS(sn_vec4, 4, _4)
+#endif
+/* One channel, if its shape suits the vectors (rows of at least 4 outputs; even rows at
+ * stride 2): k the 9 taps, b the bias. Returns 0 otherwise. */
+SN_INLINE int sn_depthwise3x3_rows(const float *x, int H, int Wd, int stride, const float *k, float b,
+                                   float *y, int OH, int OW, int relu, const float *zero_row) {
+    const int lanes = OW >= SN_VEC ? SN_VEC : OW >= 4 ? 4 : 0;
+    if (!lanes || (stride == 2 && Wd != 2 * OW)) return 0;
+    for (int oy = 0; oy < OH; oy++) {
+        const float *r[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = oy * stride - 1 + ky;
+            r[ky] = iy >= 0 && iy < H ? x + (size_t)iy * Wd : zero_row;
+        }
+        float *yr = y + (size_t)oy * OW;
+        if (lanes == SN_VEC) {
+            if (stride == 1) sn_dw_row1_v(r, k, b, yr, OW, relu); else sn_dw_row2_v(r, k, b, yr, OW, relu);
+        }
+#if SN_VEC > 4
+        else if (stride == 1) sn_dw_row1_4(r, k, b, yr, OW, relu); else sn_dw_row2_4(r, k, b, yr, OW, relu);
+#endif
+    }
+    return 1;
+}
+#endif
+
+/* Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Vector builds take the planes
+ * whose shape suits them through sn_depthwise3x3_rows. Otherwise each output row is one
+ * pass over three input rows; rows above or below the image read a zero row (zero_row is
  * at least Wd floats) so the interior needs no bounds checks. */
 SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_idx, int C, int H, int Wd, int stride,
                                const float *SN_RESTRICT w, const float *bias,
@@ -420,49 +537,8 @@ SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
         float *y = SN_PLANE(out, out_idx, c, OH * OW);
         const float *k = w + (size_t)c * 9;
         const float b = bias ? bias[c] : 0.0f;
-#ifdef SN_HAVE_VECTOR
-        if (stride == 2 && OW >= 16) {
-            /* Stride 2, in chunks of up to SN_DW_CHUNK output columns: the three input rows
-             * are first split into the columns each tap reads (zeros outside the image), so
-             * the sums read consecutive floats and vectorize; read in place, every tap is a
-             * stride-2 gather, and these layers ran at a third of the stride-1 speed. Rows
-             * of fewer than 16 outputs gain nothing: the splitting costs what it saves;
-             * nor do the plain C kernels (1% more instructions on a Cortex-M7). */
-            for (int oy = 0; oy < OH; oy++) {
-                float *yr = y + (size_t)oy * OW;
-                for (int ox0 = 0; ox0 < OW; ox0 += SN_DW_CHUNK) {
-                    const int n = OW - ox0 < SN_DW_CHUNK ? OW - ox0 : SN_DW_CHUNK;
-                    /* odd[ky][i]: input column 2(ox0 + i) - 1, even[ky][i]: the one after it */
-                    float odd[3][SN_DW_CHUNK + 1], even[3][SN_DW_CHUNK];
-                    const int x0 = 2 * ox0 - 1;
-                    const int odd_lo = x0 < 0 ? 1 : 0, odd_hi = (Wd - x0 + 1) / 2 < n + 1 ? (Wd - x0 + 1) / 2 : n + 1;
-                    const int even_hi = (Wd - x0) / 2 < n ? (Wd - x0) / 2 : n;
-                    for (int ky = 0; ky < 3; ky++) {
-                        const int iy = oy * 2 - 1 + ky;
-                        if (iy < 0 || iy >= H) {
-                            for (int i = 0; i <= n; i++) odd[ky][i] = 0.0f;
-                            for (int i = 0; i < n; i++) even[ky][i] = 0.0f;
-                            continue;
-                        }
-                        /* zeros only where no column is copied: zeroing whole arrays first
-                         * became rep stos, slower than the sums */
-                        const float *xr = x + (size_t)iy * Wd + x0;
-                        for (int i = 0; i < odd_lo; i++) odd[ky][i] = 0.0f;
-                        for (int i = odd_lo; i < odd_hi; i++) odd[ky][i] = xr[2 * i];
-                        for (int i = odd_hi; i <= n; i++) odd[ky][i] = 0.0f;
-                        for (int i = 0; i < even_hi; i++) even[ky][i] = xr[2 * i + 1];
-                        for (int i = even_hi; i < n; i++) even[ky][i] = 0.0f;
-                    }
-                    for (int i = 0; i < n; i++) {
-                        const float v = b + k[0] * odd[0][i] + k[1] * even[0][i] + k[2] * odd[0][i + 1]
-                                          + k[3] * odd[1][i] + k[4] * even[1][i] + k[5] * odd[1][i + 1]
-                                          + k[6] * odd[2][i] + k[7] * even[2][i] + k[8] * odd[2][i + 1];
-                        yr[ox0 + i] = relu ? sn_relu1(v) : v;
-                    }
-                }
-            }
-            continue;
-        }
+#ifdef SN_DW_VECTOR
+        if (sn_depthwise3x3_rows(x, H, Wd, stride, k, b, y, OH, OW, relu, zero_row)) continue;
 #endif
         int flat_rows = 0;
         if (stride == 1 && H >= 3 && Wd >= 3) {
@@ -745,12 +821,24 @@ SN_KERNEL void sn_conv_max_pool(const float *in, int C, int H, int Wd, const flo
 #endif
 }
 
-/* Max or average pool (average counts padding, as PyTorch's default), channelwise. */
+/* Max or average pool (average counts padding, as PyTorch's default), channelwise. An
+ * average over 3x3 windows at stride 1 or 2 with padding 1 (v1's shortcut) is a depthwise
+ * conv whose taps are all 1/9: vector builds take it through the depthwise rows (7 times
+ * faster than this loop on v1-g3-1.0x's shortcuts, Zen 3). */
 SN_KERNEL void sn_pool(const float *in, const int32_t *in_idx, int C, int H, int Wd, int K, int stride, int pad,
-                       int is_max, float *out, const int32_t *out_idx, int OH, int OW) {
+                       int is_max, float *out, const int32_t *out_idx, int OH, int OW, const float *zero_row) {
+#ifdef SN_DW_VECTOR
+    static const float ninth[9] = {1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9, 1.0f / 9};
+    const int as_depthwise = !is_max && K == 3 && pad == 1 && (stride == 1 || stride == 2);
+#else
+    (void)zero_row;
+#endif
     for (int c = 0; c < C; c++) {
         const float *x = SN_PLANE(in, in_idx, c, H * Wd);
         float *y = SN_PLANE(out, out_idx, c, OH * OW);
+#ifdef SN_DW_VECTOR
+        if (as_depthwise && sn_depthwise3x3_rows(x, H, Wd, stride, ninth, 0.0f, y, OH, OW, 0, zero_row)) continue;
+#endif
         for (int oy = 0; oy < OH; oy++) {
             for (int ox = 0; ox < OW; ox++) {
                 float acc = is_max ? -INFINITY : 0.0f;
@@ -815,8 +903,8 @@ SN_LAYER void sn_pointwise_2(const float *SN_RESTRICT in, const float *SN_RESTRI
 }
 
 /* sn_pool with in_idx = NULL, C = 24, H = 56, Wd = 56, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 28, OW = 28: 1 call */
-SN_LAYER void sn_pool_1(const float *in, float *out) {
-    sn_pool(in, NULL, 24, 56, 56, 3, 2, 1, 0, out, NULL, 28, 28);
+SN_LAYER void sn_pool_1(const float *in, float *out, const float *zero_row) {
+    sn_pool(in, NULL, 24, 56, 56, 3, 2, 1, 0, out, NULL, 28, 28, zero_row);
 }
 
 /* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 20, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 9 calls */
@@ -850,8 +938,8 @@ SN_LAYER void sn_pointwise_6(const float *SN_RESTRICT in, const float *SN_RESTRI
 }
 
 /* sn_pool with in_idx = NULL, C = 240, H = 28, Wd = 28, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 14, OW = 14: 1 call */
-SN_LAYER void sn_pool_2(const float *in, float *out) {
-    sn_pool(in, NULL, 240, 28, 28, 3, 2, 1, 0, out, NULL, 14, 14);
+SN_LAYER void sn_pool_2(const float *in, float *out, const float *zero_row) {
+    sn_pool(in, NULL, 240, 28, 28, 3, 2, 1, 0, out, NULL, 14, 14, zero_row);
 }
 
 /* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 40, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 21 calls */
@@ -885,8 +973,8 @@ SN_LAYER void sn_pointwise_channel_blocked_1(const float *SN_RESTRICT in, const 
 }
 
 /* sn_pool with in_idx = NULL, C = 480, H = 14, Wd = 14, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 7, OW = 7: 1 call */
-SN_LAYER void sn_pool_3(const float *in, float *out) {
-    sn_pool(in, NULL, 480, 14, 14, 3, 2, 1, 0, out, NULL, 7, 7);
+SN_LAYER void sn_pool_3(const float *in, float *out, const float *zero_row) {
+    sn_pool(in, NULL, 480, 14, 14, 3, 2, 1, 0, out, NULL, 7, 7, zero_row);
 }
 
 /* sn_pointwise_channel_blocked with in_idx = NULL, K = 320, P = 49, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 9 calls */
@@ -918,7 +1006,7 @@ SN_LAYER void sn_linear_1(const float *SN_RESTRICT in, const float *SN_RESTRICT 
 static const int32_t map0[60] = {0, 20, 40, 1, 21, 41, 2, 22, 42, 3, 23, 43, 4, 24, 44, 5, 25, 45, 6, 26, 46, 7, 27, 47, 8, 28, 48, 9, 29, 49, 10, 30, 50, 11, 31, 51, 12, 32, 52, 13, 33, 53, 14, 34, 54, 15, 35, 55, 16, 36, 56, 17, 37, 57, 18, 38, 58, 19, 39, 59};
 static const int32_t map1[120] = {0, 40, 80, 1, 41, 81, 2, 42, 82, 3, 43, 83, 4, 44, 84, 5, 45, 85, 6, 46, 86, 7, 47, 87, 8, 48, 88, 9, 49, 89, 10, 50, 90, 11, 51, 91, 12, 52, 92, 13, 53, 93, 14, 54, 94, 15, 55, 95, 16, 56, 96, 17, 57, 97, 18, 58, 98, 19, 59, 99, 20, 60, 100, 21, 61, 101, 22, 62, 102, 23, 63, 103, 24, 64, 104, 25, 65, 105, 26, 66, 106, 27, 67, 107, 28, 68, 108, 29, 69, 109, 30, 70, 110, 31, 71, 111, 32, 72, 112, 33, 73, 113, 34, 74, 114, 35, 75, 115, 36, 76, 116, 37, 77, 117, 38, 78, 118, 39, 79, 119};
 static const int32_t map2[240] = {0, 80, 160, 1, 81, 161, 2, 82, 162, 3, 83, 163, 4, 84, 164, 5, 85, 165, 6, 86, 166, 7, 87, 167, 8, 88, 168, 9, 89, 169, 10, 90, 170, 11, 91, 171, 12, 92, 172, 13, 93, 173, 14, 94, 174, 15, 95, 175, 16, 96, 176, 17, 97, 177, 18, 98, 178, 19, 99, 179, 20, 100, 180, 21, 101, 181, 22, 102, 182, 23, 103, 183, 24, 104, 184, 25, 105, 185, 26, 106, 186, 27, 107, 187, 28, 108, 188, 29, 109, 189, 30, 110, 190, 31, 111, 191, 32, 112, 192, 33, 113, 193, 34, 114, 194, 35, 115, 195, 36, 116, 196, 37, 117, 197, 38, 118, 198, 39, 119, 199, 40, 120, 200, 41, 121, 201, 42, 122, 202, 43, 123, 203, 44, 124, 204, 45, 125, 205, 46, 126, 206, 47, 127, 207, 48, 128, 208, 49, 129, 209, 50, 130, 210, 51, 131, 211, 52, 132, 212, 53, 133, 213, 54, 134, 214, 55, 135, 215, 56, 136, 216, 57, 137, 217, 58, 138, 218, 59, 139, 219, 60, 140, 220, 61, 141, 221, 62, 142, 222, 63, 143, 223, 64, 144, 224, 65, 145, 225, 66, 146, 226, 67, 147, 227, 68, 148, 228, 69, 149, 229, 70, 150, 230, 71, 151, 231, 72, 152, 232, 73, 153, 233, 74, 154, 234, 75, 155, 235, 76, 156, 236, 77, 157, 237, 78, 158, 238, 79, 159, 239};
-/* What the depthwise kernels read above and below the image. */
+/* What the depthwise and pool kernels read above and below the image. */
 static const float zero_row[56] = {0};
 
 int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) {
@@ -936,7 +1024,7 @@ int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) 
     sn_pointwise_2(A + 279104, W + 4320, W + 5760, A + 75264);
     sn_pointwise_2(A + 294784, W + 5840, W + 7280, A + 131712);
     /* stage2.0.proj: avgpool 24->24 at 28x28; writes 0..23 of stage2.0.pw2 */
-    sn_pool_1(A + 188160, A + 0);
+    sn_pool_1(A + 188160, A + 0, zero_row);
     /* stage2.1.pw1: gconv+bias+relu 240->60 at 28x28 */
     sn_pointwise_3(A + 0, W + 7360, W + 8960, A + 188160);
     sn_pointwise_3(A + 62720, W + 8992, W + 10592, A + 203840);
@@ -978,7 +1066,7 @@ int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) 
     sn_pointwise_6(A + 290080, W + 53232, W + 56432, A + 250880);
     sn_pointwise_6(A + 297920, W + 56512, W + 59712, A + 266560);
     /* stage3.0.proj: avgpool 240->240 at 14x14; writes 0..239 of stage3.0.pw2 */
-    sn_pool_2(A + 0, A + 188160);
+    sn_pool_2(A + 0, A + 188160, zero_row);
     /* stage3.1.pw1: gconv+bias+relu 480->120 at 14x14 */
     sn_pointwise_7(A + 188160, W + 59792, W + 66192, A + 0);
     sn_pointwise_7(A + 219520, W + 66240, W + 72640, A + 7840);
@@ -1060,7 +1148,7 @@ int shufflenet_v1_g3_1_0x_infer(const float *input, float *logits, void *arena) 
     sn_pointwise_channel_blocked_1(A + 50960, W + 395472, W + 408272, A + 31360, A + 58800);
     sn_pointwise_channel_blocked_1(A + 54880, W + 408432, W + 421232, A + 39200, A + 58800);
     /* stage4.0.proj: avgpool 480->480 at 7x7; writes 0..479 of stage4.0.pw2 */
-    sn_pool_3(A + 188160, A + 0);
+    sn_pool_3(A + 188160, A + 0, zero_row);
     /* stage4.1.pw1: gconv+bias+relu 960->240 at 7x7 */
     sn_pointwise_channel_blocked_2(A + 0, W + 421392, W + 446992, A + 62720, A + 47040);
     sn_pointwise_channel_blocked_2(A + 15680, W + 447072, W + 472672, A + 66640, A + 47040);

@@ -404,9 +404,126 @@ SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
 #endif
 }
 
-#define SN_DW_CHUNK 32
-/* Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Each output row is one pass
- * over three input rows; rows above or below the image read a zero row (sn_zero_row is
+/* The vector depthwise 3x3 (padding 1, stride 1 or 2) reads every input row in place,
+ * only within the row, and builds the taps that would reach past its ends by moving lanes
+ * in registers (a zero comes in): so it has no edge cases, no gathers and no copies. At
+ * stride 2 two loads are split into the even and odd columns, and the columns before the
+ * even ones are the odd ones moved by one lane. On a Zen 3 the loops it replaces (edges
+ * recomputed one by one, stride-2 taps gathered or copied by parity first) ran at 12-18
+ * GFLOP/s at stride 2 and 22-39 at stride 1; copying rows into padded buffers first was
+ * slower still, the vector loads waiting on the narrower stores that wrote them. */
+#if defined(SN_HAVE_VECTOR) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define SN_DW_VECTOR 1
+#endif
+#endif
+#ifdef SN_DW_VECTOR
+/* Rows narrower than SN_VEC take vectors of 4 (7x7 planes with AVX). */
+typedef float sn_vec4 __attribute__((vector_size(4 * sizeof(float))));
+/* Lanes of __builtin_shufflevector for vectors of 4, 8 and 16. IN (of zero:v) is a zero,
+ * then v but its last lane; OUT (of v:zero) is v but its first lane, then a zero. EVEN and
+ * ODD split lo:hi by column parity; with 8 lanes (AVX), within each 128-bit half, so one
+ * instruction each: their lanes then hold columns 0 1 4 5 2 3 6 7 (of the eight even or
+ * odd ones), and so do the sums, which ORDER puts back in order once before the store.
+ * ODD_IN (of odd:zero) is a zero, then odd but its last column, in the same order. */
+#define SN_LANES_IN_4 3, 4, 5, 6
+#define SN_LANES_OUT_4 1, 2, 3, 4
+#define SN_LANES_EVEN_4 0, 2, 4, 6
+#define SN_LANES_ODD_4 1, 3, 5, 7
+#define SN_LANES_ODD_IN_4 4, 0, 1, 2
+#define SN_LANES_ORDER_4 0, 1, 2, 3
+#define SN_LANES_IN_8 7, 8, 9, 10, 11, 12, 13, 14
+#define SN_LANES_OUT_8 1, 2, 3, 4, 5, 6, 7, 8
+#define SN_LANES_EVEN_8 0, 2, 8, 10, 4, 6, 12, 14
+#define SN_LANES_ODD_8 1, 3, 9, 11, 5, 7, 13, 15
+#define SN_LANES_ODD_IN_8 8, 0, 5, 2, 1, 4, 3, 6
+#define SN_LANES_ORDER_8 0, 1, 4, 5, 2, 3, 6, 7
+#define SN_LANES_IN_16 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30
+#define SN_LANES_OUT_16 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+#define SN_LANES_EVEN_16 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define SN_LANES_ODD_16 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define SN_LANES_ODD_IN_16 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+#define SN_LANES_ORDER_16 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+/* One output row of one channel from its three input rows r (zero_row above and below the
+ * image), for vectors T of V lanes: sn_dw_row1S at stride 1 (rows of W >= V floats),
+ * sn_dw_row2S at stride 2 (rows of 2 OW floats, OW >= V). A row that is not a whole
+ * number of vectors ends with one overlapping the vector before it. */
+#define SN_DW_ROW_FUNCTIONS(T, V, S) SN_DW_ROW_FUNCTIONS_(T, V, S)
+#define SN_DW_ROW_FUNCTIONS_(T, V, S)                                                       \
+    SN_INLINE T sn_dw_load##S(const float *p) { T v; memcpy(&v, p, sizeof v); return v; }   \
+    SN_INLINE void sn_dw_store##S(float *p, T v, int relu) {                                \
+        const T zero = {0};                                                                 \
+        if (relu) {                                                                         \
+            const __typeof__(v > zero) positive = v > zero;                                 \
+            v = (T)((__typeof__(positive))v & positive);                                    \
+        }                                                                                   \
+        memcpy(p, &v, sizeof v);                                                            \
+    }                                                                                       \
+    SN_INLINE void sn_dw_row1##S(const float *const r[3], const float *k, float b, float *y, int W, int relu) { \
+        const T zero = {0};                                                                 \
+        for (int ox = 0; ox < W; ox += (V)) {                                               \
+            const int at = ox + (V) > W ? W - (V) : ox;                                     \
+            T sum[3];                                                                       \
+            for (int ky = 0; ky < 3; ky++) {                                                \
+                const float *p = r[ky] + at;                                                \
+                const T mid = sn_dw_load##S(p);                                             \
+                const T left = at > 0 ? sn_dw_load##S(p - 1) : __builtin_shufflevector(zero, mid, SN_LANES_IN_##V); \
+                const T right = at + (V) < W ? sn_dw_load##S(p + 1) : __builtin_shufflevector(mid, zero, SN_LANES_OUT_##V); \
+                sum[ky] = k[3 * ky] * left + k[3 * ky + 1] * mid + k[3 * ky + 2] * right;   \
+            }                                                                               \
+            sn_dw_store##S(y + at, (b + sum[0]) + (sum[1] + sum[2]), relu);                 \
+        }                                                                                   \
+    }                                                                                       \
+    SN_INLINE void sn_dw_row2##S(const float *const r[3], const float *k, float b, float *y, int OW, int relu) { \
+        const T zero = {0};                                                                 \
+        for (int ox = 0; ox < OW; ox += (V)) {                                              \
+            const int at = ox + (V) > OW ? OW - (V) : ox;                                   \
+            T sum[3];                                                                       \
+            for (int ky = 0; ky < 3; ky++) {                                                \
+                const float *p = r[ky] + 2 * at;                                            \
+                const T lo = sn_dw_load##S(p), hi = sn_dw_load##S(p + (V));                 \
+                const T even = __builtin_shufflevector(lo, hi, SN_LANES_EVEN_##V);          \
+                const T odd = __builtin_shufflevector(lo, hi, SN_LANES_ODD_##V);            \
+                /* the columns before the even ones: odd ones of the loads 2 floats back */ \
+                const T left = at > 0 ? __builtin_shufflevector(sn_dw_load##S(p - 2), sn_dw_load##S(p + (V) - 2), SN_LANES_ODD_##V) \
+                                      : __builtin_shufflevector(odd, zero, SN_LANES_ODD_IN_##V); \
+                sum[ky] = k[3 * ky] * left + k[3 * ky + 1] * even + k[3 * ky + 2] * odd;    \
+            }                                                                               \
+            const T v = (b + sum[0]) + (sum[1] + sum[2]);                                   \
+            sn_dw_store##S(y + at, __builtin_shufflevector(v, v, SN_LANES_ORDER_##V), relu); \
+        }                                                                                   \
+    }
+SN_DW_ROW_FUNCTIONS(sn_vec, SN_VEC, _v)
+#if SN_VEC > 4
+SN_DW_ROW_FUNCTIONS(sn_vec4, 4, _4)
+#endif
+/* One channel, if its shape suits the vectors (rows of at least 4 outputs; even rows at
+ * stride 2): k the 9 taps, b the bias. Returns 0 otherwise. */
+SN_INLINE int sn_depthwise3x3_rows(const float *x, int H, int Wd, int stride, const float *k, float b,
+                                   float *y, int OH, int OW, int relu, const float *zero_row) {
+    const int lanes = OW >= SN_VEC ? SN_VEC : OW >= 4 ? 4 : 0;
+    if (!lanes || (stride == 2 && Wd != 2 * OW)) return 0;
+    for (int oy = 0; oy < OH; oy++) {
+        const float *r[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = oy * stride - 1 + ky;
+            r[ky] = iy >= 0 && iy < H ? x + (size_t)iy * Wd : zero_row;
+        }
+        float *yr = y + (size_t)oy * OW;
+        if (lanes == SN_VEC) {
+            if (stride == 1) sn_dw_row1_v(r, k, b, yr, OW, relu); else sn_dw_row2_v(r, k, b, yr, OW, relu);
+        }
+#if SN_VEC > 4
+        else if (stride == 1) sn_dw_row1_4(r, k, b, yr, OW, relu); else sn_dw_row2_4(r, k, b, yr, OW, relu);
+#endif
+    }
+    return 1;
+}
+#endif
+
+/* Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Vector builds take the planes
+ * whose shape suits them through sn_depthwise3x3_rows. Otherwise each output row is one
+ * pass over three input rows; rows above or below the image read a zero row (zero_row is
  * at least Wd floats) so the interior needs no bounds checks. */
 SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_idx, int C, int H, int Wd, int stride,
                                const float *SN_RESTRICT w, const float *bias,
@@ -420,49 +537,8 @@ SN_KERNEL void sn_depthwise3x3(const float *SN_RESTRICT in, const int32_t *in_id
         float *y = SN_PLANE(out, out_idx, c, OH * OW);
         const float *k = w + (size_t)c * 9;
         const float b = bias ? bias[c] : 0.0f;
-#ifdef SN_HAVE_VECTOR
-        if (stride == 2 && OW >= 16) {
-            /* Stride 2, in chunks of up to SN_DW_CHUNK output columns: the three input rows
-             * are first split into the columns each tap reads (zeros outside the image), so
-             * the sums read consecutive floats and vectorize; read in place, every tap is a
-             * stride-2 gather, and these layers ran at a third of the stride-1 speed. Rows
-             * of fewer than 16 outputs gain nothing: the splitting costs what it saves;
-             * nor do the plain C kernels (1% more instructions on a Cortex-M7). */
-            for (int oy = 0; oy < OH; oy++) {
-                float *yr = y + (size_t)oy * OW;
-                for (int ox0 = 0; ox0 < OW; ox0 += SN_DW_CHUNK) {
-                    const int n = OW - ox0 < SN_DW_CHUNK ? OW - ox0 : SN_DW_CHUNK;
-                    /* odd[ky][i]: input column 2(ox0 + i) - 1, even[ky][i]: the one after it */
-                    float odd[3][SN_DW_CHUNK + 1], even[3][SN_DW_CHUNK];
-                    const int x0 = 2 * ox0 - 1;
-                    const int odd_lo = x0 < 0 ? 1 : 0, odd_hi = (Wd - x0 + 1) / 2 < n + 1 ? (Wd - x0 + 1) / 2 : n + 1;
-                    const int even_hi = (Wd - x0) / 2 < n ? (Wd - x0) / 2 : n;
-                    for (int ky = 0; ky < 3; ky++) {
-                        const int iy = oy * 2 - 1 + ky;
-                        if (iy < 0 || iy >= H) {
-                            for (int i = 0; i <= n; i++) odd[ky][i] = 0.0f;
-                            for (int i = 0; i < n; i++) even[ky][i] = 0.0f;
-                            continue;
-                        }
-                        /* zeros only where no column is copied: zeroing whole arrays first
-                         * became rep stos, slower than the sums */
-                        const float *xr = x + (size_t)iy * Wd + x0;
-                        for (int i = 0; i < odd_lo; i++) odd[ky][i] = 0.0f;
-                        for (int i = odd_lo; i < odd_hi; i++) odd[ky][i] = xr[2 * i];
-                        for (int i = odd_hi; i <= n; i++) odd[ky][i] = 0.0f;
-                        for (int i = 0; i < even_hi; i++) even[ky][i] = xr[2 * i + 1];
-                        for (int i = even_hi; i < n; i++) even[ky][i] = 0.0f;
-                    }
-                    for (int i = 0; i < n; i++) {
-                        const float v = b + k[0] * odd[0][i] + k[1] * even[0][i] + k[2] * odd[0][i + 1]
-                                          + k[3] * odd[1][i] + k[4] * even[1][i] + k[5] * odd[1][i + 1]
-                                          + k[6] * odd[2][i] + k[7] * even[2][i] + k[8] * odd[2][i + 1];
-                        yr[ox0 + i] = relu ? sn_relu1(v) : v;
-                    }
-                }
-            }
-            continue;
-        }
+#ifdef SN_DW_VECTOR
+        if (sn_depthwise3x3_rows(x, H, Wd, stride, k, b, y, OH, OW, relu, zero_row)) continue;
 #endif
         int flat_rows = 0;
         if (stride == 1 && H >= 3 && Wd >= 3) {
@@ -903,7 +979,7 @@ static const int32_t map9[116] = {1, 22, 23, 24, 25, 26, 27, 28, 33, 34, 35, 60,
 static const int32_t map10[232] = {116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 348, 349, 350, 351, 352, 353, 354, 355, 356, 357, 358, 359, 360, 361, 362, 363, 364, 365, 366, 367, 368, 369, 370, 371, 372, 373, 374, 375, 376, 377, 378, 379, 380, 381, 382, 383, 384, 385, 386, 387, 388, 389, 390, 391, 392, 393, 394, 395, 396, 397, 398, 399, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434, 435, 436, 437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 450, 451, 452, 453, 454, 455, 456, 457, 458, 459, 460, 461, 462, 463};
 static const int32_t map11[232] = {58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 290, 291, 292, 293, 294, 295, 296, 297, 298, 299, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 322, 323, 324, 325, 326, 327, 328, 329, 330, 331, 332, 333, 334, 335, 336, 337, 338, 339, 340, 341, 342, 343, 344, 345, 346, 347, 348, 349, 350, 351, 352, 353, 354, 355, 356, 357, 358, 359, 360, 361, 362, 363, 364, 365, 366, 367, 368, 369, 370, 371, 372, 373, 374, 375, 376, 377, 378, 379, 380, 381, 382, 383, 384, 385, 386, 387, 388, 389, 390, 391, 392, 393, 394, 395, 396, 397, 398, 399, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434, 435, 436, 437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 450, 451, 452, 453, 454, 455, 456, 457, 458, 459, 460, 461, 462, 463};
 static const int32_t map12[232] = {29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280, 281, 282, 283, 284, 285, 286, 287, 288, 289, 348, 349, 350, 351, 352, 353, 354, 355, 356, 357, 358, 359, 360, 361, 362, 363, 364, 365, 366, 367, 368, 369, 370, 371, 372, 373, 374, 375, 376, 377, 378, 379, 380, 381, 382, 383, 384, 385, 386, 387, 388, 389, 390, 391, 392, 393, 394, 395, 396, 397, 398, 399, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 419, 420, 421, 422, 423, 424, 425, 426, 427, 428, 429, 430, 431, 432, 433, 434, 435, 436, 437, 438, 439, 440, 441, 442, 443, 444, 445, 446, 447, 448, 449, 450, 451, 452, 453, 454, 455, 456, 457, 458, 459, 460, 461, 462, 463};
-/* What the depthwise kernels read above and below the image. */
+/* What the depthwise and pool kernels read above and below the image. */
 static const float zero_row[56] = {0};
 
 int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {

@@ -799,6 +799,115 @@ private struct SNTaps<V: SNVector> {
     }
 }
 
+/// A vector of `first`, then v but its last lane.
+@inline(__always)
+private func snLanesIn<V: SNVector>(_ first: Float, _ v: V) -> V {
+    var r = V(repeating: first)
+    for i in 1..<V.scalarCount { r[i] = v[i &- 1] }
+    return r
+}
+
+/// v but its first lane, then a zero.
+@inline(__always)
+private func snLanesOut<V: SNVector>(_ v: V) -> V {
+    var r = V.zero
+    for i in 0..<(V.scalarCount &- 1) { r[i] = v[i &+ 1] }
+    return r
+}
+
+/// The even and the odd floats of lo then hi.
+@inline(__always)
+private func snEvenOdd<V: SNVector>(_ lo: V, _ hi: V) -> (V, V) {
+    var even = V.zero, odd = V.zero
+    let half = V.scalarCount / 2
+    for i in 0..<half {
+        even[i] = lo[2 &* i]; odd[i] = lo[2 &* i &+ 1]
+        even[half &+ i] = hi[2 &* i]; odd[half &+ i] = hi[2 &* i &+ 1]
+    }
+    return (even, odd)
+}
+
+/// One input row's three taps (weights a, b, c) at outputs at ..< at + V.scalarCount of a
+/// stride-1 row of W >= V.scalarCount floats, read only within the row: the first and
+/// last vectors move their lanes for the tap past the row's end, a zero coming in.
+@inline(__always)
+private func snDepthwiseRowTaps1<V: SNVector>(_ r: UnsafePointer<Float>, _ at: Int, _ W: Int, _ a: V, _ b: V, _ c: V) -> V {
+    let mid: V = snLoad(r + at)
+    let left: V = at > 0 ? snLoad(r + (at &- 1)) : snLanesIn(0, mid)
+    let right: V = at &+ V.scalarCount < W ? snLoad(r + (at &+ 1)) : snLanesOut(mid)
+    var s = left * a
+    snMulAdd(&s, mid, b); snMulAdd(&s, right, c)
+    return s
+}
+
+/// The same at stride 2 (rows of 2 OW floats): two loads split into the even and odd
+/// columns; the columns before the even ones are the odd ones of the loads two floats
+/// back, or at the row's start the odd ones moved by a lane.
+@inline(__always)
+private func snDepthwiseRowTaps2<V: SNVector>(_ r: UnsafePointer<Float>, _ at: Int, _ a: V, _ b: V, _ c: V) -> V {
+    let n = V.scalarCount, q = r + 2 &* at
+    let (even, odd) = snEvenOdd(snLoad(q) as V, snLoad(q + n) as V)
+    let left: V = at > 0 ? snEvenOdd(snLoad(q - 2) as V, snLoad(q + (n &- 2)) as V).1 : snLanesIn(0, odd)
+    var s = left * a
+    snMulAdd(&s, even, b); snMulAdd(&s, odd, c)
+    return s
+}
+
+/// One output row from its three input rows (the zero row above and below the image), in
+/// vectors of V, the last one overlapping the one before it where the row is not a whole
+/// number of them.
+@inline(__always)
+private func snDepthwiseVectorRow<V: SNVector>(_: V.Type, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                                               _ stride: Int, _ t: SNTaps<V>, _ bias: V, _ y: UnsafeMutablePointer<Float>, _ OW: Int, _ relu: Bool) {
+    let n = V.scalarCount
+    var ox = 0
+    while ox < OW {
+        let at = ox &+ n > OW ? OW &- n : ox
+        let s0: V, s1: V, s2: V
+        if stride == 1 {
+            s0 = snDepthwiseRowTaps1(r0, at, OW, t.k0, t.k1, t.k2)
+            s1 = snDepthwiseRowTaps1(r1, at, OW, t.k3, t.k4, t.k5)
+            s2 = snDepthwiseRowTaps1(r2, at, OW, t.k6, t.k7, t.k8)
+        } else {
+            s0 = snDepthwiseRowTaps2(r0, at, t.k0, t.k1, t.k2)
+            s1 = snDepthwiseRowTaps2(r1, at, t.k3, t.k4, t.k5)
+            s2 = snDepthwiseRowTaps2(r2, at, t.k6, t.k7, t.k8)
+        }
+        let v = (bias + s0) + (s1 + s2)
+        snStore(y + at, relu ? v.snRelu() : v)
+        ox &+= n
+    }
+}
+
+/// One channel as the C kernel's sn_depthwise3x3_rows does it: each input row read in
+/// place, only within the row, so no edge cases, gathers or copies (the loops below: flat
+/// runs with edge columns recomputed, stride-2 taps as the even floats of 16). Rows of at
+/// least 8 outputs take 8-float vectors, of 4 to 7 4-float ones; stride 2 needs rows of
+/// 2 OW floats. Returns false otherwise, and on 32-bit Arm (a microcontroller without
+/// vectors, where the lane moves would only add instructions).
+@inline(__always)
+private func snDepthwiseRows(_ x: UnsafePointer<Float>, _ H: Int, _ Wd: Int, _ stride: Int, _ k: UnsafePointer<Float>, _ b: Float,
+                             _ y: UnsafeMutablePointer<Float>, _ OH: Int, _ OW: Int, _ relu: Bool, _ zeroRow: UnsafePointer<Float>) -> Bool {
+#if arch(arm)
+    return false
+#else
+    if OW < 4 || (stride == 2 && Wd != 2 &* OW) { return false }
+    let t8 = SNTaps<SIMD8<Float>>(k), t4 = SNTaps<SIMD4<Float>>(k)
+    for oy in 0..<OH {
+        let iy = oy &* stride &- 1
+        let r0 = iy >= 0 ? x + iy &* Wd : zeroRow
+        let r1 = iy &+ 1 < H ? x + (iy &+ 1) &* Wd : zeroRow
+        let r2 = iy &+ 2 < H ? x + (iy &+ 2) &* Wd : zeroRow
+        if OW >= 8 {
+            snDepthwiseVectorRow(SIMD8<Float>.self, r0, r1, r2, stride, t8, SIMD8(repeating: b), y + oy &* OW, OW, relu)
+        } else {
+            snDepthwiseVectorRow(SIMD4<Float>.self, r0, r1, r2, stride, t4, SIMD4(repeating: b), y + oy &* OW, OW, relu)
+        }
+    }
+    return true
+#endif
+}
+
 /// Depthwise 3x3 taps at V.scalarCount consecutive outputs, from three input rows each
 /// read at 0, +1, +2 (stride 1).
 @inline(__always)
@@ -921,7 +1030,8 @@ private func snDepthwiseLeftRight(_ r0: UnsafePointer<Float>, _ r1: UnsafePointe
     y[Wd &- 1] = relu ? snRelu1(r) : r
 }
 
-/// Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Stride 1: rows 1 ..< H-1 as
+/// Depthwise 3x3, padding 1, stride 1 or 2; weights [C][9]. Planes whose shape suits
+/// them go through snDepthwiseRows; the others here. Stride 1: rows 1 ..< H-1 as
 /// one flat run over the plane (long enough to vectorize; columns 0 and Wd-1 of those
 /// rows read across a row boundary there and are recomputed after). Other rows: one run
 /// over three input rows, where rows above or below the image read a zero row (at least
@@ -940,6 +1050,7 @@ private func snDepthwise3x3(_ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<
         let y = snPlane(out, outIdx, c, OH &* OW)
         let k = w + c &* 9
         let b = bias.map { $0[c] } ?? 0
+        if snDepthwiseRows(x, H, Wd, stride, k, b, y, OH, OW, relu, zeroRow) { continue }
         if flat {
             // outputs Wd + 1 ..< (H - 1) * Wd - 1 of the plane, as if of one long row
             snDepthwiseRow(Wd &+ 1, (H &- 1) &* Wd &- 1, 1, x - Wd, x, x + Wd, k, b, y, relu)

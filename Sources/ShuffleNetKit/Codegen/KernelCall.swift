@@ -57,7 +57,7 @@ extension LayerProgram.Kernel {
                 + io(output) + [.int(oh), .int(ow), .scratch(ring)])
         case let .pool(input, c, h, w, pool, isMax, output, oh, ow):
             return KernelCall(name: "pool", arguments: io(input) + [.int(c), .int(h), .int(w), .int(pool.kernel), .int(pool.stride), .int(pool.padding),
-                                                                   .flag(isMax)] + io(output) + [.int(oh), .int(ow)])
+                                                                   .flag(isMax)] + io(output) + [.int(oh), .int(ow), .zeroRow])
         case let .globalAvgPool(input, c, pixels, output):
             return KernelCall(name: "globalAvgPool", arguments: io(input) + [.int(c), .int(pixels)] + io(output))
         case let .linear(input, k, weights, bias, o, output):

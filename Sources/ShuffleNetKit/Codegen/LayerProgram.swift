@@ -90,7 +90,7 @@ public struct LayerProgram: Sendable {
     public var layers: [Layer]
     public var weights: [Float]
     public var tables: [[Int32]]
-    /// Length of the read-only zero row the depthwise kernel reads above and below the image.
+    /// Length of the read-only zero row the depthwise kernel and the pools read above and below the image.
     public var zeroRow: Int
     public var arenaBytes: Int
     public var lowerBound: Int
@@ -251,8 +251,10 @@ extension LayerProgram {
         }
         let hex = String(digest, radix: 16)
         let zeroRow = layers.flatMap(\.kernels).map { k -> Int in
-            if case let .depthwise3x3(_, _, _, w, _, _, _, _, _, _, _) = k { return w }
-            return 0
+            switch k {
+            case let .depthwise3x3(_, _, _, w, _, _, _, _, _, _, _), let .pool(_, _, _, w, _, _, _, _, _): w
+            default: 0
+            }
         }.max() ?? 0
         self.init(spec: g.spec, layers: layers, weights: weights, tables: tables.tables, zeroRow: zeroRow, arenaBytes: layout.plan.arenaBytes,
                   lowerBound: layout.lowerBound, inputCount: input.count, outputCount: g.nodes[g.output].shape.count,

@@ -26,7 +26,7 @@ public struct CEmitter {
             "static const int32_t map\(k)[\(t.count)] = {" + t.map(String.init).joined(separator: ", ") + "};\n"
         }.joined()
         if program.zeroRow > 0 {
-            tables += "/* What the depthwise kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
+            tables += "/* What the depthwise and pool kernels read above and below the image. */\nstatic const float zero_row[\(program.zeroRow)] = {0};\n"
         }
         let int8 = !program.weightsS8.isEmpty
         let source = try fillTemplate("c/source.c.in", [
