@@ -537,8 +537,32 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
     arena = json.loads(sh([gen, "plan", "--spec", spec, "--json"]).stdout)["callerIO"]["arenaBytes"]
     rows = rows_of(everyone, per_round, floor_ms)
     print_rows(rows)
+    summary = target_ratios(per_round)
+    for line in summary:
+        print(f"   {line}", flush=True)
     return {"title": spec, "macs": macs, "floor_ms": floor_ms, "arena": arena, "rows": rows,
-            "build_times": build_times, "notes": notes}
+            "build_times": build_times, "notes": notes, "summary": summary}
+
+
+# Issue 16's targets: our C against the fastest of these runtimes, our Swift against our C.
+TARGET_ANCHORS = [a.label for a in ANCHORS if a.key in ("onnxruntime", "openvino", "ncnn", "litert")]
+OUR_C, OUR_SWIFT = "C -O3 -march=native", "Swift swiftc -O -target-cpu native"
+
+
+def target_ratios(per_round):
+    """The target ratios, each the median over rounds of a ratio taken within the round: C /
+    the round's fastest runtime of TARGET_ANCHORS (those that ran), Swift / C."""
+    lines = []
+    rounds = len(per_round.get(OUR_C, []))
+    fastest = [min((per_round[a][r] for a in TARGET_ANCHORS if r < len(per_round.get(a, []))), default=None)
+               for r in range(rounds)]
+    pairs = [(c, f) for c, f in zip(per_round.get(OUR_C, []), fastest) if f is not None]
+    if pairs:
+        ran = [a.split(" (")[0] for a in TARGET_ANCHORS if per_round.get(a)]
+        lines.append(f"C / fastest of {', '.join(ran)}: {statistics.median(c / f for c, f in pairs):.2f} (median over rounds)")
+    if per_round.get(OUR_SWIFT) and rounds:
+        lines.append(f"Swift / C: {statistics.median(s / c for s, c in zip(per_round[OUR_SWIFT], per_round[OUR_C])):.2f} (median over rounds)")
+    return lines
 
 
 def int8_section(gen, scratch, probe, args):
@@ -776,6 +800,8 @@ def write_report(info, peak, sections, args, seconds):
                 lines.append(f"| {r['name']} | {r['median']:.3f} | {r['p10']:.3f} | {r['p90']:.3f} | {r['runs']} | "
                              f"{fmt_ratio(r['vs_ort'])} | {r['vs_fastest']:.2f}x | {r['x_floor']:.1f} | {r['rss_kb'] / 1024:.1f} | {r['diff']:.2g} |")
         lines.append("")
+        if s.get("summary"):
+            lines += [f"- {line}" for line in s["summary"]] + [""]
         if s["build_times"]:
             lines += ["Build times: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["build_times"].items()), ""]
         if s["notes"]:

@@ -418,7 +418,8 @@ SN_KERNEL void sn_pointwise_channel_blocked(const float *SN_RESTRICT in, const i
 #endif
 #endif
 #ifdef SN_DW_VECTOR
-/* Rows narrower than SN_VEC take vectors of 4 (7x7 planes with AVX). */
+/* Rows narrower than SN_VEC take vectors of 8 or 4 (7x7 planes with AVX, 14x14 with AVX-512). */
+typedef float sn_vec8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float sn_vec4 __attribute__((vector_size(4 * sizeof(float))));
 /* Lanes of __builtin_shufflevector for vectors of 4, 8 and 16. IN (of zero:v) is a zero,
  * then v but its last lane; OUT (of v:zero) is v but its first lane, then a zero. EVEN and
@@ -494,6 +495,9 @@ typedef float sn_vec4 __attribute__((vector_size(4 * sizeof(float))));
         }                                                                                   \
     }
 SN_DW_ROW_FUNCTIONS(sn_vec, SN_VEC, _v)
+#if SN_VEC > 8
+SN_DW_ROW_FUNCTIONS(sn_vec8, 8, _8)
+#endif
 #if SN_VEC > 4
 SN_DW_ROW_FUNCTIONS(sn_vec4, 4, _4)
 #endif
@@ -501,7 +505,7 @@ SN_DW_ROW_FUNCTIONS(sn_vec4, 4, _4)
  * stride 2): k the 9 taps, b the bias. Returns 0 otherwise. */
 SN_INLINE int sn_depthwise3x3_rows(const float *x, int H, int Wd, int stride, const float *k, float b,
                                    float *y, int OH, int OW, int relu, const float *zero_row) {
-    const int lanes = OW >= SN_VEC ? SN_VEC : OW >= 4 ? 4 : 0;
+    const int lanes = OW >= SN_VEC ? SN_VEC : OW >= 8 ? 8 : OW >= 4 ? 4 : 0;
     if (!lanes || (stride == 2 && Wd != 2 * OW)) return 0;
     for (int oy = 0; oy < OH; oy++) {
         const float *r[3];
@@ -510,12 +514,15 @@ SN_INLINE int sn_depthwise3x3_rows(const float *x, int H, int Wd, int stride, co
             r[ky] = iy >= 0 && iy < H ? x + (size_t)iy * Wd : zero_row;
         }
         float *yr = y + (size_t)oy * OW;
-        if (lanes == SN_VEC) {
-            if (stride == 1) sn_dw_row1_v(r, k, b, yr, OW, relu); else sn_dw_row2_v(r, k, b, yr, OW, relu);
-        }
-#if SN_VEC > 4
-        else if (stride == 1) sn_dw_row1_4(r, k, b, yr, OW, relu); else sn_dw_row2_4(r, k, b, yr, OW, relu);
+#define SN_DW_ROW(S) (stride == 1 ? sn_dw_row1##S(r, k, b, yr, OW, relu) : sn_dw_row2##S(r, k, b, yr, OW, relu))
+        if (lanes == SN_VEC) SN_DW_ROW(_v);
+#if SN_VEC > 8
+        else if (lanes == 8) SN_DW_ROW(_8);
 #endif
+#if SN_VEC > 4
+        else SN_DW_ROW(_4);
+#endif
+#undef SN_DW_ROW
     }
     return 1;
 }

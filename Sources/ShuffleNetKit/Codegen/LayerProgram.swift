@@ -109,9 +109,14 @@ public struct LayerProgram: Sendable {
 extension LayerProgram {
     /// Channels per packed block of `pointwiseChannelBlocked` weights.
     public static let channelBlock = 16
-    /// Planes of at most this many pixels get `pointwiseChannelBlocked`: at 7x7 a strip of
-    /// pixel vectors is mostly tail, while the channel counts there are large.
-    public static let channelBlockedMaxPixels = 64
+    /// Whether a 1x1 conv (one group: k input channels, planes of `pixels`) gets
+    /// `pointwiseChannelBlocked`: at 7x7 a strip of pixel vectors is mostly tail, while the
+    /// channel counts there are large; at 14x14 where k >= 320, the pixel kernel's strip of
+    /// k planes (3 vectors each, 96 bytes with AVX) outgrows a 32 KB L1 (v2-2.0x's 488 -> 488
+    /// at 14x14: 85.7 -> 89.6 GFLOP/s, Zen 3; the 244-plane layers run faster as they are).
+    public static func isChannelBlocked(pixels: Int, k: Int) -> Bool {
+        pixels <= 64 || (pixels <= 196 && k >= 320)
+    }
 
     /// Lowers an optimized graph. Fails on non-finite weights (unless allowed) and on ops
     /// no kernel covers. `channelBlocked: false` keeps every 1x1 conv on the pixel-vector
@@ -161,7 +166,7 @@ extension LayerProgram {
                 let w = param(c.weight), bias = c.bias.map(param)
                 let kg = c.inChannels / c.groups, og = c.outChannels / c.groups
                 let inPlanes = g.inputPlanes(i, 0)
-                let blocked = channelBlocked && s.h * s.w <= Self.channelBlockedMaxPixels
+                let blocked = channelBlocked && Self.isChannelBlocked(pixels: s.h * s.w, k: kg)
                 let rowsPerBlock = blocked ? Self.channelBlock : 4
                 for group in 0..<c.groups {
                     let rows = Array(w[(group * og * kg)..<((group + 1) * og * kg)])
