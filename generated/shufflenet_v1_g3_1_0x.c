@@ -128,7 +128,11 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
  * rows: each step over k loads NV input vectors and broadcasts RB x 4 packed weights (the
  * rows of RB consecutive weight blocks; past the last block its rows are computed again
  * and not stored). STORE writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the
- * masked last vector). */
+ * masked last vector). Input planes read through a table are read in runs of consecutive
+ * planes (v2's shuffled inputs are 4 to 9 runs), stepping a pointer within each: looking
+ * each plane up in the table instead cost 10-15% where K is large, and copying the planes
+ * into one run first still 2-5% (v2-1.5x's 176 shuffled planes at 14x14: 92-93 GFLOP/s
+ * copied, 95-96 read in runs, Zen 3). */
 #ifdef SN_HAVE_VECTOR
 #define SN_STORE_ALL(dst, y) sn_store((dst), (y))
 #define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
@@ -149,8 +153,10 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
                 SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) acc[r][v] = b;                               \
             }                                                                               \
-            for (int k = 0; k < K; k++) {                                                   \
-                const float *src = SN_PLANE(in, in_idx, k, P) + p;                          \
+            for (int run = 0, k = 0; k < K; run++) {                                        \
+              /* past the listed runs (a table of more runs), one plane at a time */       \
+              const float *src = run < nruns ? runs[run].plane + p : SN_PLANE(in, in_idx, k, P) + p; \
+              for (const int end = run < nruns ? k + runs[run].count : k + 1; k < end; k++, src += P) { \
                 sn_vec a[NV];                                                               \
                 SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) {                                            \
@@ -163,6 +169,7 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
                     SN_UNROLL                                                               \
                     for (int v = 0; v < (NV); v++) acc[r][v] += wv * a[v];                  \
                 }                                                                           \
+              }                                                                             \
             }                                                                               \
             SN_UNROLL                                                                       \
             for (int r = 0; r < 4 * (RB); r++) {                                            \
@@ -186,6 +193,10 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
 #else
 #define SN_PW_NARROW_RB 2
 #endif
+/* Runs of consecutive input planes listed per call (v2's shuffled inputs have up to 9). */
+#ifndef SN_PW_MAX_RUNS
+#define SN_PW_MAX_RUNS 32
+#endif
 #define SN_POINTWISE_BLOCK(RB, NV)                                                          \
     for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) SN_POINTWISE_STRIP(RB, NV, p, SN_STORE_ALL)
 #endif
@@ -197,18 +208,21 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
  * output row block sweeps it. */
 SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
                             const float *SN_RESTRICT w, const float *bias, int O,
-                            float *out, const int32_t *out_idx, int accumulate, int relu,
-                            float *SN_RESTRICT gathered) {
+                            float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
-    /* Input planes read through a table are first copied into one run (`gathered`, from
-     * the arena): every strip then reads them at fixed steps. Read in place they ran 10-15%
-     * slower where K is large (v2-2.0x's 244 planes at 14x14: 76 -> 85 GFLOP/s). The plain
-     * loop below reads each plane once per pixel either way: there the copy only costs. */
-    if (in_idx && gathered) {
-        for (int k = 0; k < K; k++) memcpy(gathered + (size_t)k * P, SN_PLANE(in, in_idx, k, P), (size_t)P * sizeof(float));
-        in = gathered;
-        in_idx = NULL;
+    struct { const float *plane; int count; } runs[SN_PW_MAX_RUNS] = { { in, K } };
+    int nruns = in_idx ? 0 : 1;
+    for (int k = 0; k < K && in_idx; k++) {
+        const float *plane = SN_PLANE(in, in_idx, k, P);
+        if (nruns > 0 && runs[nruns - 1].plane + (size_t)runs[nruns - 1].count * P == plane) {
+            runs[nruns - 1].count++;
+        } else {
+            if (nruns == SN_PW_MAX_RUNS) break;
+            runs[nruns].plane = plane;
+            runs[nruns].count = 1;
+            nruns++;
+        }
     }
     /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
 #if defined(SN_MANY_VECTOR_REGISTERS)
@@ -229,8 +243,6 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
         SN_POINTWISE_STRIP(SN_PW_NARROW_RB, 1, p0, SN_STORE_FRESH)
         p = P;
     }
-#else
-    (void)gathered;
 #endif
     for (; p < P; p++) {
         for (int o0 = 0; o0 < O; o0 += 4) {
@@ -894,9 +906,9 @@ SN_LAYER void sn_conv_max_pool_1(const float *in, const float *w, const float *b
     sn_conv_max_pool(in, 3, 224, 224, w, bias, 24, 3, 2, 1, 112, 112, 1, 3, 2, 1, out, NULL, 56, 56, ring);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 60, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 60, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 24, 3136, w, bias, 60, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 24, 3136, w, bias, 60, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 60, H = 56, Wd = 56, stride = 2, OH = 28, OW = 28, relu = 0: 1 call */
@@ -904,9 +916,9 @@ SN_LAYER void sn_depthwise3x3_1(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 60, 56, 56, 2, w, bias, out, out_idx, 28, 28, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 72, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 3 calls */
+/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 72, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
 SN_LAYER void sn_pointwise_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 20, 784, w, bias, 72, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 20, 784, w, bias, 72, out, NULL, 0, 1);
 }
 
 /* sn_pool with in_idx = NULL, C = 24, H = 56, Wd = 56, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 28, OW = 28: 1 call */
@@ -914,9 +926,9 @@ SN_LAYER void sn_pool_1(const float *in, float *out, const float *zero_row) {
     sn_pool(in, NULL, 24, 56, 56, 3, 2, 1, 0, out, NULL, 28, 28, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 20, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 9 calls */
+/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 20, out_idx = NULL, accumulate = 0, relu = 1: 9 calls */
 SN_LAYER void sn_pointwise_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 80, 784, w, bias, 20, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 80, 784, w, bias, 20, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 60, H = 28, Wd = 28, stride = 1, OH = 28, OW = 28, relu = 0: 3 calls */
@@ -924,14 +936,14 @@ SN_LAYER void sn_depthwise3x3_2(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 60, 28, 28, 1, w, bias, out, out_idx, 28, 28, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 80, out_idx = NULL, accumulate = 1, relu = 1, gathered = NULL: 9 calls */
+/* sn_pointwise with in_idx = NULL, K = 20, P = 784, O = 80, out_idx = NULL, accumulate = 1, relu = 1: 9 calls */
 SN_LAYER void sn_pointwise_4(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 20, 784, w, bias, 80, out, NULL, 1, 1, NULL);
+    sn_pointwise(in, NULL, 20, 784, w, bias, 80, out, NULL, 1, 1);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 40, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 3 calls */
+/* sn_pointwise with in_idx = NULL, K = 80, P = 784, O = 40, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
 SN_LAYER void sn_pointwise_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 80, 784, w, bias, 40, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 80, 784, w, bias, 40, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 120, H = 28, Wd = 28, stride = 2, OH = 14, OW = 14, relu = 0: 1 call */
@@ -939,9 +951,9 @@ SN_LAYER void sn_depthwise3x3_3(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 120, 28, 28, 2, w, bias, out, out_idx, 14, 14, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 3 calls */
+/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
 SN_LAYER void sn_pointwise_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 40, 196, w, bias, 80, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 40, 196, w, bias, 80, out, NULL, 0, 1);
 }
 
 /* sn_pool with in_idx = NULL, C = 240, H = 28, Wd = 28, K = 3, stride = 2, pad = 1, is_max = 0, out_idx = NULL, OH = 14, OW = 14: 1 call */
@@ -949,9 +961,9 @@ SN_LAYER void sn_pool_2(const float *in, float *out, const float *zero_row) {
     sn_pool(in, NULL, 240, 28, 28, 3, 2, 1, 0, out, NULL, 14, 14, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 40, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 21 calls */
+/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 40, out_idx = NULL, accumulate = 0, relu = 1: 21 calls */
 SN_LAYER void sn_pointwise_7(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 160, 196, w, bias, 40, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 160, 196, w, bias, 40, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 120, H = 14, Wd = 14, stride = 1, OH = 14, OW = 14, relu = 0: 7 calls */
@@ -959,14 +971,14 @@ SN_LAYER void sn_depthwise3x3_4(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 120, 14, 14, 1, w, bias, out, out_idx, 14, 14, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 160, out_idx = NULL, accumulate = 1, relu = 1, gathered = NULL: 21 calls */
+/* sn_pointwise with in_idx = NULL, K = 40, P = 196, O = 160, out_idx = NULL, accumulate = 1, relu = 1: 21 calls */
 SN_LAYER void sn_pointwise_8(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 40, 196, w, bias, 160, out, NULL, 1, 1, NULL);
+    sn_pointwise(in, NULL, 40, 196, w, bias, 160, out, NULL, 1, 1);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 3 calls */
+/* sn_pointwise with in_idx = NULL, K = 160, P = 196, O = 80, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
 SN_LAYER void sn_pointwise_9(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 160, 196, w, bias, 80, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 160, 196, w, bias, 80, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 240, H = 14, Wd = 14, stride = 2, OH = 7, OW = 7, relu = 0: 1 call */

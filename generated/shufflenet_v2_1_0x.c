@@ -128,7 +128,11 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
  * rows: each step over k loads NV input vectors and broadcasts RB x 4 packed weights (the
  * rows of RB consecutive weight blocks; past the last block its rows are computed again
  * and not stored). STORE writes a finished vector (SN_STORE_ALL, or SN_STORE_FRESH for the
- * masked last vector). */
+ * masked last vector). Input planes read through a table are read in runs of consecutive
+ * planes (v2's shuffled inputs are 4 to 9 runs), stepping a pointer within each: looking
+ * each plane up in the table instead cost 10-15% where K is large, and copying the planes
+ * into one run first still 2-5% (v2-1.5x's 176 shuffled planes at 14x14: 92-93 GFLOP/s
+ * copied, 95-96 read in runs, Zen 3). */
 #ifdef SN_HAVE_VECTOR
 #define SN_STORE_ALL(dst, y) sn_store((dst), (y))
 #define SN_STORE_FRESH(dst, y) sn_store((dst), (sn_vec)(((sn_ivec)(y) & fresh) | ((sn_ivec)sn_load(dst) & ~fresh)))
@@ -149,8 +153,10 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
                 SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) acc[r][v] = b;                               \
             }                                                                               \
-            for (int k = 0; k < K; k++) {                                                   \
-                const float *src = SN_PLANE(in, in_idx, k, P) + p;                          \
+            for (int run = 0, k = 0; k < K; run++) {                                        \
+              /* past the listed runs (a table of more runs), one plane at a time */       \
+              const float *src = run < nruns ? runs[run].plane + p : SN_PLANE(in, in_idx, k, P) + p; \
+              for (const int end = run < nruns ? k + runs[run].count : k + 1; k < end; k++, src += P) { \
                 sn_vec a[NV];                                                               \
                 SN_UNROLL                                                                   \
                 for (int v = 0; v < (NV); v++) {                                            \
@@ -163,6 +169,7 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
                     SN_UNROLL                                                               \
                     for (int v = 0; v < (NV); v++) acc[r][v] += wv * a[v];                  \
                 }                                                                           \
+              }                                                                             \
             }                                                                               \
             SN_UNROLL                                                                       \
             for (int r = 0; r < 4 * (RB); r++) {                                            \
@@ -186,6 +193,10 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
 #else
 #define SN_PW_NARROW_RB 2
 #endif
+/* Runs of consecutive input planes listed per call (v2's shuffled inputs have up to 9). */
+#ifndef SN_PW_MAX_RUNS
+#define SN_PW_MAX_RUNS 32
+#endif
 #define SN_POINTWISE_BLOCK(RB, NV)                                                          \
     for (; p + (NV) * SN_VEC <= P; p += (NV) * SN_VEC) SN_POINTWISE_STRIP(RB, NV, p, SN_STORE_ALL)
 #endif
@@ -197,18 +208,21 @@ SN_INLINE sn_vec sn_relu(sn_vec v) { sn_vec z = {0}; return (sn_vec)((sn_ivec)v 
  * output row block sweeps it. */
 SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, int K, int P,
                             const float *SN_RESTRICT w, const float *bias, int O,
-                            float *out, const int32_t *out_idx, int accumulate, int relu,
-                            float *SN_RESTRICT gathered) {
+                            float *out, const int32_t *out_idx, int accumulate, int relu) {
     int p = 0;
 #ifdef SN_HAVE_VECTOR
-    /* Input planes read through a table are first copied into one run (`gathered`, from
-     * the arena): every strip then reads them at fixed steps. Read in place they ran 10-15%
-     * slower where K is large (v2-2.0x's 244 planes at 14x14: 76 -> 85 GFLOP/s). The plain
-     * loop below reads each plane once per pixel either way: there the copy only costs. */
-    if (in_idx && gathered) {
-        for (int k = 0; k < K; k++) memcpy(gathered + (size_t)k * P, SN_PLANE(in, in_idx, k, P), (size_t)P * sizeof(float));
-        in = gathered;
-        in_idx = NULL;
+    struct { const float *plane; int count; } runs[SN_PW_MAX_RUNS] = { { in, K } };
+    int nruns = in_idx ? 0 : 1;
+    for (int k = 0; k < K && in_idx; k++) {
+        const float *plane = SN_PLANE(in, in_idx, k, P);
+        if (nruns > 0 && runs[nruns - 1].plane + (size_t)runs[nruns - 1].count * P == plane) {
+            runs[nruns - 1].count++;
+        } else {
+            if (nruns == SN_PW_MAX_RUNS) break;
+            runs[nruns].plane = plane;
+            runs[nruns].count = 1;
+            nruns++;
+        }
     }
     /* 4 rows x NV vectors: 16 accumulators where 32 registers allow, else 12 */
 #if defined(SN_MANY_VECTOR_REGISTERS)
@@ -229,8 +243,6 @@ SN_KERNEL void sn_pointwise(const float *SN_RESTRICT in, const int32_t *in_idx, 
         SN_POINTWISE_STRIP(SN_PW_NARROW_RB, 1, p0, SN_STORE_FRESH)
         p = P;
     }
-#else
-    (void)gathered;
 #endif
     for (; p < P; p++) {
         for (int o0 = 0; o0 < O; o0 += 4) {
@@ -862,14 +874,14 @@ SN_LAYER void sn_depthwise3x3_1(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 24, 56, 56, 2, w, bias, out, NULL, 28, 28, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 24, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 24, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_1(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 24, 784, w, bias, 58, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 24, 784, w, bias, 58, out, NULL, 0, 1);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 58, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 24, P = 3136, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_2(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 24, 3136, w, bias, 58, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 24, 3136, w, bias, 58, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 58, H = 56, Wd = 56, stride = 2, out_idx = NULL, OH = 28, OW = 28, relu = 0: 1 call */
@@ -877,14 +889,14 @@ SN_LAYER void sn_depthwise3x3_2(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 58, 56, 56, 2, w, bias, out, NULL, 28, 28, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_3(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, NULL, 0, 1);
 }
 
 /* sn_pointwise with K = 58, P = 784, O = 58, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
-SN_LAYER void sn_pointwise_4(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out, float *SN_RESTRICT gathered) {
-    sn_pointwise(in, in_idx, 58, 784, w, bias, 58, out, NULL, 0, 1, gathered);
+SN_LAYER void sn_pointwise_4(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, in_idx, 58, 784, w, bias, 58, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 58, H = 28, Wd = 28, stride = 1, out_idx = NULL, OH = 28, OW = 28, relu = 0: 3 calls */
@@ -892,9 +904,9 @@ SN_LAYER void sn_depthwise3x3_3(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 58, 28, 28, 1, w, bias, out, NULL, 28, 28, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, accumulate = 0, relu = 1, gathered = NULL: 3 calls */
+/* sn_pointwise with in_idx = NULL, K = 58, P = 784, O = 58, accumulate = 0, relu = 1: 3 calls */
 SN_LAYER void sn_pointwise_5(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out, const int32_t *out_idx) {
-    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, out_idx, 0, 1, NULL);
+    sn_pointwise(in, NULL, 58, 784, w, bias, 58, out, out_idx, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 116, H = 28, Wd = 28, stride = 2, out_idx = NULL, OH = 14, OW = 14, relu = 0: 2 calls */
@@ -902,19 +914,19 @@ SN_LAYER void sn_depthwise3x3_4(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 116, 28, 28, 2, w, bias, out, NULL, 14, 14, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 2 calls */
+/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 2 calls */
 SN_LAYER void sn_pointwise_6(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, NULL, 0, 1);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 116, P = 784, O = 116, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 116, P = 784, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_7(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 116, 784, w, bias, 116, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 116, 784, w, bias, 116, out, NULL, 0, 1);
 }
 
 /* sn_pointwise with K = 116, P = 196, O = 116, out_idx = NULL, accumulate = 0, relu = 1: 7 calls */
-SN_LAYER void sn_pointwise_8(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out, float *SN_RESTRICT gathered) {
-    sn_pointwise(in, in_idx, 116, 196, w, bias, 116, out, NULL, 0, 1, gathered);
+SN_LAYER void sn_pointwise_8(const float *SN_RESTRICT in, const int32_t *in_idx, const float *SN_RESTRICT w, const float *bias, float *out) {
+    sn_pointwise(in, in_idx, 116, 196, w, bias, 116, out, NULL, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 116, H = 14, Wd = 14, stride = 1, out_idx = NULL, OH = 14, OW = 14, relu = 0: 7 calls */
@@ -922,9 +934,9 @@ SN_LAYER void sn_depthwise3x3_5(const float *SN_RESTRICT in, const float *SN_RES
     sn_depthwise3x3(in, NULL, 116, 14, 14, 1, w, bias, out, NULL, 14, 14, 0, zero_row);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, accumulate = 0, relu = 1, gathered = NULL: 7 calls */
+/* sn_pointwise with in_idx = NULL, K = 116, P = 196, O = 116, accumulate = 0, relu = 1: 7 calls */
 SN_LAYER void sn_pointwise_9(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out, const int32_t *out_idx) {
-    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, out_idx, 0, 1, NULL);
+    sn_pointwise(in, NULL, 116, 196, w, bias, 116, out, out_idx, 0, 1);
 }
 
 /* sn_depthwise3x3 with in_idx = NULL, C = 232, H = 14, Wd = 14, stride = 2, out_idx = NULL, OH = 7, OW = 7, relu = 0: 2 calls */
@@ -937,9 +949,9 @@ SN_LAYER void sn_pointwise_channel_blocked_1(const float *SN_RESTRICT in, const 
     sn_pointwise_channel_blocked(in, NULL, 232, 49, w, bias, 232, out, NULL, 0, 1, packed);
 }
 
-/* sn_pointwise with in_idx = NULL, K = 232, P = 196, O = 232, out_idx = NULL, accumulate = 0, relu = 1, gathered = NULL: 1 call */
+/* sn_pointwise with in_idx = NULL, K = 232, P = 196, O = 232, out_idx = NULL, accumulate = 0, relu = 1: 1 call */
 SN_LAYER void sn_pointwise_10(const float *SN_RESTRICT in, const float *SN_RESTRICT w, const float *bias, float *out) {
-    sn_pointwise(in, NULL, 232, 196, w, bias, 232, out, NULL, 0, 1, NULL);
+    sn_pointwise(in, NULL, 232, 196, w, bias, 232, out, NULL, 0, 1);
 }
 
 /* sn_pointwise_channel_blocked with K = 232, P = 49, O = 232, out_idx = NULL, accumulate = 0, relu = 1: 3 calls */
@@ -1006,19 +1018,19 @@ int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
     /* stage2.0.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 58..115 of stage2.0.branch1.pw */
     sn_pointwise_3(A + 272832, W + 4544, W + 8032, A + 227360);
     /* stage2.1.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 29..57,87..115 of stage2.0.branch1.pw */
-    sn_pointwise_4(A + 181888, map0, W + 8096, W + 11584, A + 0, A + 45472);
+    sn_pointwise_4(A + 181888, map0, W + 8096, W + 11584, A + 0);
     /* stage2.1.branch2.dw: dwconv+bias 58->58 at 28x28 */
     sn_depthwise3x3_3(A + 0, W + 11648, W + 12176, A + 45472, zero_row);
     /* stage2.1.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 29..57,87..115 of stage2.0.branch1.pw */
     sn_pointwise_5(A + 45472, W + 12240, W + 15728, A + 181888, map0);
     /* stage2.2.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 15..28,72..115 of stage2.0.branch1.pw */
-    sn_pointwise_4(A + 181888, map1, W + 15792, W + 19280, A + 0, A + 45472);
+    sn_pointwise_4(A + 181888, map1, W + 15792, W + 19280, A + 0);
     /* stage2.2.branch2.dw: dwconv+bias 58->58 at 28x28 */
     sn_depthwise3x3_3(A + 0, W + 19344, W + 19872, A + 45472, zero_row);
     /* stage2.2.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 15..28,72..115 of stage2.0.branch1.pw */
     sn_pointwise_5(A + 45472, W + 19936, W + 23424, A + 181888, map1);
     /* stage2.3.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw */
-    sn_pointwise_4(A + 181888, map2, W + 23488, W + 26976, A + 0, A + 45472);
+    sn_pointwise_4(A + 181888, map2, W + 23488, W + 26976, A + 0);
     /* stage2.3.branch2.dw: dwconv+bias 58->58 at 28x28 */
     sn_depthwise3x3_3(A + 0, W + 27040, W + 27568, A + 45472, zero_row);
     /* stage2.3.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw */
@@ -1034,43 +1046,43 @@ int shufflenet_v2_1_0x_infer(const float *input, float *logits, void *arena) {
     /* stage3.0.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116..231 of stage3.0.branch1.pw */
     sn_pointwise_6(A + 136416, W + 60720, W + 74176, A + 113680);
     /* stage3.1.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 58..115,174..231 of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map3, W + 74304, W + 87760, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map3, W + 74304, W + 87760, A + 0);
     /* stage3.1.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 87888, W + 88944, A + 22736, zero_row);
     /* stage3.1.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 58..115,174..231 of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 89072, W + 102528, A + 90944, map3);
     /* stage3.2.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 29..57,145..231 of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map4, W + 102656, W + 116112, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map4, W + 102656, W + 116112, A + 0);
     /* stage3.2.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 116240, W + 117296, A + 22736, zero_row);
     /* stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 29..57,145..231 of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 117424, W + 130880, A + 90944, map4);
     /* stage3.3.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map5, W + 131008, W + 144464, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map5, W + 131008, W + 144464, A + 0);
     /* stage3.3.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 144592, W + 145648, A + 22736, zero_row);
     /* stage3.3.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 145776, W + 159232, A + 90944, map5);
     /* stage3.4.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map6, W + 159360, W + 172816, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map6, W + 159360, W + 172816, A + 0);
     /* stage3.4.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 172944, W + 174000, A + 22736, zero_row);
     /* stage3.4.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 174128, W + 187584, A + 90944, map6);
     /* stage3.5.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 7 runs of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map7, W + 187712, W + 201168, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map7, W + 187712, W + 201168, A + 0);
     /* stage3.5.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 201296, W + 202352, A + 22736, zero_row);
     /* stage3.5.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 7 runs of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 202480, W + 215936, A + 90944, map7);
     /* stage3.6.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 6 runs of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map8, W + 216064, W + 229520, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map8, W + 216064, W + 229520, A + 0);
     /* stage3.6.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 229648, W + 230704, A + 22736, zero_row);
     /* stage3.6.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 6 runs of stage3.0.branch1.pw */
     sn_pointwise_9(A + 22736, W + 230832, W + 244288, A + 90944, map8);
     /* stage3.7.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 9 runs of stage3.0.branch1.pw */
-    sn_pointwise_8(A + 90944, map9, W + 244416, W + 257872, A + 0, A + 22736);
+    sn_pointwise_8(A + 90944, map9, W + 244416, W + 257872, A + 0);
     /* stage3.7.branch2.dw: dwconv+bias 116->116 at 14x14 */
     sn_depthwise3x3_5(A + 0, W + 258000, W + 259056, A + 22736, zero_row);
     /* stage3.7.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 9 runs of stage3.0.branch1.pw */

@@ -68,89 +68,89 @@ public enum ShufflenetV2_1_0x {
         // stage2.0.branch1.dw: dwconv+bias 24->24 at 28x28
         snDepthwise3x3(A + 272832, nil, 24, 56, 56, 2, W + 688, W + 912, A + 0, nil, 28, 28, false, Z)
         // stage2.0.branch1.pw: conv+bias+relu 24->58 at 28x28; owns 116 planes
-        snPointwise(A + 0, nil, 24, 784, W + 944, W + 2384, 58, A + 181888, nil, false, true, nil)
+        snPointwise(A + 0, nil, 24, 784, W + 944, W + 2384, 58, A + 181888, nil, false, true)
         // stage2.0.branch2.pw1: conv+bias+relu 24->58 at 56x56
-        snPointwise(A + 272832, nil, 24, 3136, W + 2448, W + 3888, 58, A + 0, nil, false, true, nil)
+        snPointwise(A + 272832, nil, 24, 3136, W + 2448, W + 3888, 58, A + 0, nil, false, true)
         // stage2.0.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 56, 56, 2, W + 3952, W + 4480, A + 272832, nil, 28, 28, false, Z)
         // stage2.0.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 58..115 of stage2.0.branch1.pw
-        snPointwise(A + 272832, nil, 58, 784, W + 4544, W + 8032, 58, A + 227360, nil, false, true, nil)
+        snPointwise(A + 272832, nil, 58, 784, W + 4544, W + 8032, 58, A + 227360, nil, false, true)
         // stage2.1.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 29..57,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map0, 58, 784, W + 8096, W + 11584, 58, A + 0, nil, false, true, A + 45472)
+        snPointwise(A + 181888, map0, 58, 784, W + 8096, W + 11584, 58, A + 0, nil, false, true)
         // stage2.1.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 11648, W + 12176, A + 45472, nil, 28, 28, false, Z)
         // stage2.1.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 29..57,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 12240, W + 15728, 58, A + 181888, map0, false, true, nil)
+        snPointwise(A + 45472, nil, 58, 784, W + 12240, W + 15728, 58, A + 181888, map0, false, true)
         // stage2.2.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 15..28,72..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map1, 58, 784, W + 15792, W + 19280, 58, A + 0, nil, false, true, A + 45472)
+        snPointwise(A + 181888, map1, 58, 784, W + 15792, W + 19280, 58, A + 0, nil, false, true)
         // stage2.2.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 19344, W + 19872, A + 45472, nil, 28, 28, false, Z)
         // stage2.2.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 15..28,72..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 19936, W + 23424, 58, A + 181888, map1, false, true, nil)
+        snPointwise(A + 45472, nil, 58, 784, W + 19936, W + 23424, 58, A + 181888, map1, false, true)
         // stage2.3.branch2.pw1: conv+bias+relu 58->58 at 28x28; reads 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 181888, map2, 58, 784, W + 23488, W + 26976, 58, A + 0, nil, false, true, A + 45472)
+        snPointwise(A + 181888, map2, 58, 784, W + 23488, W + 26976, 58, A + 0, nil, false, true)
         // stage2.3.branch2.dw: dwconv+bias 58->58 at 28x28
         snDepthwise3x3(A + 0, nil, 58, 28, 28, 1, W + 27040, W + 27568, A + 45472, nil, 28, 28, false, Z)
         // stage2.3.branch2.pw2: conv+bias+relu 58->58 at 28x28; writes 8..14,43..57,65..71,87..115 of stage2.0.branch1.pw
-        snPointwise(A + 45472, nil, 58, 784, W + 27632, W + 31120, 58, A + 181888, map2, false, true, nil)
+        snPointwise(A + 45472, nil, 58, 784, W + 27632, W + 31120, 58, A + 181888, map2, false, true)
         // stage3.0.branch1.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 181888, nil, 116, 28, 28, 2, W + 31184, W + 32240, A + 0, nil, 14, 14, false, Z)
         // stage3.0.branch1.pw: conv+bias+relu 116->116 at 14x14; owns 232 planes
-        snPointwise(A + 0, nil, 116, 196, W + 32368, W + 45824, 116, A + 90944, nil, false, true, nil)
+        snPointwise(A + 0, nil, 116, 196, W + 32368, W + 45824, 116, A + 90944, nil, false, true)
         // stage3.0.branch2.pw1: conv+bias+relu 116->116 at 28x28
-        snPointwise(A + 181888, nil, 116, 784, W + 45952, W + 59408, 116, A + 0, nil, false, true, nil)
+        snPointwise(A + 181888, nil, 116, 784, W + 45952, W + 59408, 116, A + 0, nil, false, true)
         // stage3.0.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 28, 28, 2, W + 59536, W + 60592, A + 136416, nil, 14, 14, false, Z)
         // stage3.0.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116..231 of stage3.0.branch1.pw
-        snPointwise(A + 136416, nil, 116, 196, W + 60720, W + 74176, 116, A + 113680, nil, false, true, nil)
+        snPointwise(A + 136416, nil, 116, 196, W + 60720, W + 74176, 116, A + 113680, nil, false, true)
         // stage3.1.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 58..115,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map3, 116, 196, W + 74304, W + 87760, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map3, 116, 196, W + 74304, W + 87760, 116, A + 0, nil, false, true)
         // stage3.1.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 87888, W + 88944, A + 22736, nil, 14, 14, false, Z)
         // stage3.1.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 58..115,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 89072, W + 102528, 116, A + 90944, map3, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 89072, W + 102528, 116, A + 90944, map3, false, true)
         // stage3.2.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 29..57,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map4, 116, 196, W + 102656, W + 116112, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map4, 116, 196, W + 102656, W + 116112, 116, A + 0, nil, false, true)
         // stage3.2.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 116240, W + 117296, A + 22736, nil, 14, 14, false, Z)
         // stage3.2.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 29..57,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 117424, W + 130880, 116, A + 90944, map4, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 117424, W + 130880, 116, A + 90944, map4, false, true)
         // stage3.3.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map5, 116, 196, W + 131008, W + 144464, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map5, 116, 196, W + 131008, W + 144464, 116, A + 0, nil, false, true)
         // stage3.3.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 144592, W + 145648, A + 22736, nil, 14, 14, false, Z)
         // stage3.3.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 15..28,87..115,130..144,174..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 145776, W + 159232, 116, A + 90944, map5, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 145776, W + 159232, 116, A + 90944, map5, false, true)
         // stage3.4.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 90944, map6, 116, 196, W + 159360, W + 172816, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map6, 116, 196, W + 159360, W + 172816, 116, A + 0, nil, false, true)
         // stage3.4.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 172944, W + 174000, A + 22736, nil, 14, 14, false, Z)
         // stage3.4.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 8..14,72..86,123..129,145..231 of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 174128, W + 187584, 116, A + 90944, map6, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 174128, W + 187584, 116, A + 90944, map6, false, true)
         // stage3.5.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 7 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map7, 116, 196, W + 187712, W + 201168, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map7, 116, 196, W + 187712, W + 201168, 116, A + 0, nil, false, true)
         // stage3.5.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 201296, W + 202352, A + 22736, nil, 14, 14, false, Z)
         // stage3.5.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 7 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 202480, W + 215936, 116, A + 90944, map7, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 202480, W + 215936, 116, A + 90944, map7, false, true)
         // stage3.6.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 6 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map8, 116, 196, W + 216064, W + 229520, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map8, 116, 196, W + 216064, W + 229520, 116, A + 0, nil, false, true)
         // stage3.6.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 229648, W + 230704, A + 22736, nil, 14, 14, false, Z)
         // stage3.6.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 6 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 230832, W + 244288, 116, A + 90944, map8, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 230832, W + 244288, 116, A + 90944, map8, false, true)
         // stage3.7.branch2.pw1: conv+bias+relu 116->116 at 14x14; reads 116 planes in 9 runs of stage3.0.branch1.pw
-        snPointwise(A + 90944, map9, 116, 196, W + 244416, W + 257872, 116, A + 0, nil, false, true, A + 22736)
+        snPointwise(A + 90944, map9, 116, 196, W + 244416, W + 257872, 116, A + 0, nil, false, true)
         // stage3.7.branch2.dw: dwconv+bias 116->116 at 14x14
         snDepthwise3x3(A + 0, nil, 116, 14, 14, 1, W + 258000, W + 259056, A + 22736, nil, 14, 14, false, Z)
         // stage3.7.branch2.pw2: conv+bias+relu 116->116 at 14x14; writes 116 planes in 9 runs of stage3.0.branch1.pw
-        snPointwise(A + 22736, nil, 116, 196, W + 259184, W + 272640, 116, A + 90944, map9, false, true, nil)
+        snPointwise(A + 22736, nil, 116, 196, W + 259184, W + 272640, 116, A + 90944, map9, false, true)
         // stage4.0.branch1.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 90944, nil, 232, 14, 14, 2, W + 272768, W + 274864, A + 0, nil, 7, 7, false, Z)
         // stage4.0.branch1.pw: conv+bias+relu 232->232 at 7x7; owns 464 planes
         snPointwiseChannelBlocked(A + 0, nil, 232, 49, W + 275104, W + 330784, 232, A + 50176, nil, false, true, A + 11376)
         // stage4.0.branch2.pw1: conv+bias+relu 232->232 at 14x14
-        snPointwise(A + 90944, nil, 232, 196, W + 331024, W + 384848, 232, A + 0, nil, false, true, nil)
+        snPointwise(A + 90944, nil, 232, 196, W + 331024, W + 384848, 232, A + 0, nil, false, true)
         // stage4.0.branch2.dw: dwconv+bias 232->232 at 7x7
         snDepthwise3x3(A + 0, nil, 232, 14, 14, 2, W + 385088, W + 387184, A + 72912, nil, 7, 7, false, Z)
         // stage4.0.branch2.pw2: conv+bias+relu 232->232 at 7x7; writes 232..463 of stage4.0.branch1.pw
@@ -467,6 +467,36 @@ private func snPointwisePut2<V: SNVector>(_ y0: V, _ y1: V, _ out: UnsafeMutable
 }
 
 /// The bias of rows o0 ..< o0 + 4 (zero past `rows` or without a bias).
+/// The input planes of a 1x1 conv as runs of consecutive planes, found once per call: the
+/// strips read a table-read input run by run, stepping a pointer, as the C kernel does
+/// (looking each plane up cost 10-15% where K is large, copying the planes into one run
+/// first 2-5%). Up to 32 runs (v2's shuffled inputs have up to 9), in SIMD storage, which
+/// lives on the stack; planes past them are read one at a time. Not on 32-bit Arm (a
+/// microcontroller without vectors, whose 4 x 2 tile takes every float register): there
+/// the loop over runs cost 6-9% more instructions, and the strips look up every plane.
+private struct SNRuns {
+#if !arch(arm)
+    private(set) var runs = 0
+    private var firsts = SIMD32<Int32>(), counts = SIMD32<Int32>()
+    @inline(__always)
+    init(_ idx: UnsafePointer<Int32>?, _ K: Int) {
+        guard let idx else { counts[0] = Int32(K); runs = 1; return }
+        for k in 0..<K {
+            if runs > 0 && firsts[runs &- 1] &+ counts[runs &- 1] == idx[k] {
+                counts[runs &- 1] &+= 1
+            } else {
+                if runs == 32 { break }
+                firsts[runs] = idx[k]; counts[runs] = 1; runs &+= 1
+            }
+        }
+    }
+    @inline(__always) func first(_ run: Int) -> Int { Int(firsts[run]) }
+    @inline(__always) func count(_ run: Int) -> Int { Int(counts[run]) }
+#else
+    @inline(__always) init(_ idx: UnsafePointer<Int32>?, _ K: Int) {}
+#endif
+}
+
 @inline(__always)
 private func snBias4(_ bias: UnsafePointer<Float>?, _ o0: Int, _ rows: Int) -> (Float, Float, Float, Float) {
     guard let bias else { return (0, 0, 0, 0) }
@@ -479,7 +509,7 @@ private func snBias4(_ bias: UnsafePointer<Float>?, _ o0: Int, _ rows: Int) -> (
 /// 4-wide vectors become 48 scalar accumulators there.
 @inline(never)
 private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?,
-                                        _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
+                                        _ runs: SNRuns, _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
                                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
                                         _ accumulate: Bool, _ relu: Bool) {
     let n = V.scalarCount
@@ -494,8 +524,20 @@ private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             var a20 = V(repeating: b2), a21 = a20, a22 = a20
             var a30 = V(repeating: b3), a31 = a30, a32 = a30
             var k = 0
+#if !arch(arm)
+            var run = 0
+#endif
             while k < K {
-                let src = snPlane(inp, inIdx, k, P) + p
+#if !arch(arm)
+              let listed = run < runs.runs
+              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
+              let end = listed ? k &+ runs.count(run) : k &+ 1
+              run &+= 1
+#else
+              var src = snPlane(inp, inIdx, k, P) + p
+              let end = k &+ 1
+#endif
+              while k < end {
                 let x0: V = snLoad(src), x1: V = snLoad(src + n), x2: V = snLoad(src + 2 &* n)
                 let wk = wb + 4 &* k
                 let w0 = V(repeating: wk[0])
@@ -506,7 +548,8 @@ private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
                 snMulAdd(&a20, x0, w2); snMulAdd(&a21, x1, w2); snMulAdd(&a22, x2, w2)
                 let w3 = V(repeating: wk[3])
                 snMulAdd(&a30, x0, w3); snMulAdd(&a31, x1, w3); snMulAdd(&a32, x2, w3)
-                k &+= 1
+                k &+= 1; src += P
+              }
             }
             snPointwisePut3(a00, a01, a02, out, outIdx, o0, P, p, accumulate, relu)
             if rows > 1 { snPointwisePut3(a10, a11, a12, out, outIdx, o0 &+ 1, P, p, accumulate, relu) }
@@ -523,7 +566,7 @@ private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
 /// in L1. Weights are packed [ceil(O/4)][K][4]. `p` moves past the pixels done.
 @inline(never)
 private func snPointwiseStrip2<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?,
-                                        _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
+                                        _ runs: SNRuns, _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
                                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
                                         _ accumulate: Bool, _ relu: Bool) {
     let n = V.scalarCount
@@ -538,8 +581,20 @@ private func snPointwiseStrip2<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             var a20 = V(repeating: b2), a21 = a20
             var a30 = V(repeating: b3), a31 = a30
             var k = 0
+#if !arch(arm)
+            var run = 0
+#endif
             while k < K {
-                let src = snPlane(inp, inIdx, k, P) + p
+#if !arch(arm)
+              let listed = run < runs.runs
+              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
+              let end = listed ? k &+ runs.count(run) : k &+ 1
+              run &+= 1
+#else
+              var src = snPlane(inp, inIdx, k, P) + p
+              let end = k &+ 1
+#endif
+              while k < end {
                 let x0: V = snLoad(src), x1: V = snLoad(src + n)
                 let wk = wb + 4 &* k
                 let w0 = V(repeating: wk[0]), w1 = V(repeating: wk[1]), w2 = V(repeating: wk[2]), w3 = V(repeating: wk[3])
@@ -547,7 +602,8 @@ private func snPointwiseStrip2<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
                 snMulAdd(&a10, x0, w1); snMulAdd(&a11, x1, w1)
                 snMulAdd(&a20, x0, w2); snMulAdd(&a21, x1, w2)
                 snMulAdd(&a30, x0, w3); snMulAdd(&a31, x1, w3)
-                k &+= 1
+                k &+= 1; src += P
+              }
             }
             snPointwisePut2(a00, a01, out, outIdx, o0, P, p, accumulate, relu)
             if rows > 1 { snPointwisePut2(a10, a11, out, outIdx, o0 &+ 1, P, p, accumulate, relu) }
@@ -561,7 +617,7 @@ private func snPointwiseStrip2<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
 
 @inline(never)
 private func snPointwiseStrip1<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?,
-                                        _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
+                                        _ runs: SNRuns, _ K: Int, _ P: Int, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
                                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?,
                                         _ accumulate: Bool, _ relu: Bool) {
     let n = V.scalarCount
@@ -573,14 +629,28 @@ private func snPointwiseStrip1<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             let (b0, b1, b2, b3) = snBias4(bias, o0, rows)
             var a0 = V(repeating: b0), a1 = V(repeating: b1), a2 = V(repeating: b2), a3 = V(repeating: b3)
             var k = 0
+#if !arch(arm)
+            var run = 0
+#endif
             while k < K {
-                let x: V = snLoad(snPlane(inp, inIdx, k, P) + p)
+#if !arch(arm)
+              let listed = run < runs.runs
+              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
+              let end = listed ? k &+ runs.count(run) : k &+ 1
+              run &+= 1
+#else
+              var src = snPlane(inp, inIdx, k, P) + p
+              let end = k &+ 1
+#endif
+              while k < end {
+                let x: V = snLoad(src)
                 let wk = wb + 4 &* k
                 snMulAdd(&a0, x, V(repeating: wk[0]))
                 snMulAdd(&a1, x, V(repeating: wk[1]))
                 snMulAdd(&a2, x, V(repeating: wk[2]))
                 snMulAdd(&a3, x, V(repeating: wk[3]))
-                k &+= 1
+                k &+= 1; src += P
+              }
             }
             snPointwisePut(a0, snPlane(out, outIdx, o0, P) + p, accumulate, relu)
             if rows > 1 { snPointwisePut(a1, snPlane(out, outIdx, o0 &+ 1, P) + p, accumulate, relu) }
@@ -599,37 +669,24 @@ private func snPointwiseStrip1<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
 @inline(never)
 private func snPointwise(_ planes: UnsafePointer<Float>, _ planeIdx: UnsafePointer<Int32>?, _ K: Int, _ P: Int,
                          _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ O: Int,
-                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool,
-                         _ gathered: UnsafeMutablePointer<Float>?) {
-    // Input planes read through a table are first copied into one run (`gathered`, from
-    // the arena), as in the C kernel: read in place they ran 10-15% slower where K is large.
-    // Not on 32-bit Arm (a microcontroller without vectors), where the copy only costs.
-    var inp = planes, inIdx = planeIdx
-#if !arch(arm)
-    if let planeIdx, let gathered {
-        for k in 0..<K { (gathered + k &* P).update(from: planes + Int(planeIdx[k]) &* P, count: P) }
-        inp = UnsafePointer(gathered)
-        inIdx = nil
-    }
-#else
-    _ = gathered
-#endif
+                         _ out: UnsafeMutablePointer<Float>, _ outIdx: UnsafePointer<Int32>?, _ accumulate: Bool, _ relu: Bool) {
+    let inp = planes, inIdx = planeIdx, runs = SNRuns(planeIdx, K)
     var p = 0
 #if !arch(arm)
-    snPointwiseStrip3(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
+    snPointwiseStrip3(SNVec.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu)
 #endif
-    snPointwiseStrip2(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
-    snPointwiseStrip1(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
+    snPointwiseStrip2(SNVec.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu)
+    snPointwiseStrip1(SNVec.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu)
     // The last few pixels: one more vector ending at P, overlapping pixels already done
     // (recomputing them writes the same values; input and output never alias). Not when
     // accumulating in place, where a second pass would add the residual twice: then
     // narrower vectors, and the last pixels one at a time.
     if p < P && P >= SNVec.scalarCount && !accumulate {
         p = P &- SNVec.scalarCount
-        snPointwiseStrip1(SNVec.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu)
+        snPointwiseStrip1(SNVec.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu)
     }
-    if SNVec.scalarCount > 8 { snPointwiseStrip1(SIMD8<Float>.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu) }
-    if SNVec.scalarCount > 4 { snPointwiseStrip1(SIMD4<Float>.self, &p, inp, inIdx, K, P, w, bias, O, out, outIdx, accumulate, relu) }
+    if SNVec.scalarCount > 8 { snPointwiseStrip1(SIMD8<Float>.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu) }
+    if SNVec.scalarCount > 4 { snPointwiseStrip1(SIMD4<Float>.self, &p, inp, inIdx, runs, K, P, w, bias, O, out, outIdx, accumulate, relu) }
     while p < P {
         var o0 = 0
         while o0 < O {
@@ -1114,7 +1171,7 @@ private func snConvRowTaps(_ inp: UnsafePointer<Float>, _ C: Int, _ H: Int, _ Wd
             }
         }
     }
-    snPointwise(strips, nil, C &* K &* K, OW, w, bias, O, row, nil, false, relu, nil)
+    snPointwise(strips, nil, C &* K &* K, OW, w, bias, O, row, nil, false, relu)
 }
 
 /// Direct conv streamed into a max pool: conv rows go into a ring of PK rows ([PK][O][CW]

@@ -38,9 +38,9 @@ extension LayerProgram.Kernel {
         typealias A = KernelCall.Argument
         func io(_ o: LayerProgram.Operand) -> [A] { [.planes(o), .table(o)] }
         switch self {
-        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu, gathered):
+        case let .pointwise(input, k, pixels, weights, bias, o, output, accumulate, relu):
             return KernelCall(name: "pointwise", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias), .int(o)]
-                + io(output) + [.flag(accumulate), .flag(relu), .scratch(gathered)])
+                + io(output) + [.flag(accumulate), .flag(relu)])
         case let .pointwiseChannelBlocked(input, k, pixels, weights, bias, o, output, accumulate, relu, packed):
             return KernelCall(name: "pointwiseChannelBlocked", arguments: io(input) + [.int(k), .int(pixels), .weights(weights), .weights(bias),
                                                                                       .int(o)] + io(output) + [.flag(accumulate), .flag(relu), .scratch(packed)])

@@ -21,9 +21,7 @@ public struct LayerProgram: Sendable {
 
     public enum Kernel: Equatable, Sendable {
         /// Weights packed [ceil(o/4)][k][4]: vectors over pixels, blocks of 4 output rows.
-        /// `gathered`: scratch for the input planes when they are read through a table.
-        case pointwise(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool,
-                       gathered: Int?)
+        case pointwise(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool)
         /// The same convolution over a small plane, vectors over output channels: weights
         /// packed [ceil(o/16)][k][16] and the bias padded to a multiple of 16, zeros past o.
         case pointwiseChannelBlocked(input: Operand, k: Int, pixels: Int, weights: Int, bias: Int?, o: Int, output: Operand, accumulate: Bool, relu: Bool,
@@ -183,8 +181,7 @@ extension LayerProgram {
                                                    output: output, accumulate: c.residual, relu: c.relu,
                                                    packed: layout.offset(of: .scratch(i))! / 4)
                         : .pointwise(input: input, k: kg, pixels: s.h * s.w, weights: wOff, bias: bOff, o: og,
-                                     output: output, accumulate: c.residual, relu: c.relu,
-                                     gathered: input.table == nil ? nil : layout.offset(of: .scratch(i))! / 4))
+                                     output: output, accumulate: c.residual, relu: c.relu))
                 }
             case .conv(let c) where c.isDepthwise && c.kernel == 3 && c.padding == 1 && !c.residual && c.maxPool == nil:
                 kernels.append(.depthwise3x3(input: input(0), c: c.inChannels, h: inShapes[0].h, w: inShapes[0].w, stride: c.stride,
@@ -296,7 +293,7 @@ struct ChannelTables {
     private var index: [[Int32]: Int] = [:]
 
     mutating func operand(_ base: LayerProgram.Operand.Base, planes: [Int], planeSize: Int) -> LayerProgram.Operand {
-        if let first = planes.first, isOneRun(planes) {
+        if let first = planes.first, planes.elementsEqual(first..<(first + planes.count)) {
             return LayerProgram.Operand(base: base, offset: first * planeSize, table: nil)
         }
         let t = planes.map { Int32($0) }

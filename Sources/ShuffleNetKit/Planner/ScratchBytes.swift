@@ -3,9 +3,8 @@
 extension Graph {
     /// Working memory node `i` needs besides its inputs and output, in bytes.
     ///
-    /// A 1x1 conv (fp32) copies one group's input there: for `pointwiseChannelBlocked`
-    /// (`LayerProgram.isChannelBlocked`) in the order its tiles read it, for `pointwise`
-    /// when its planes are read through a channel table, as one run.
+    /// A 1x1 conv (fp32) that gets `pointwiseChannelBlocked` (`LayerProgram.isChannelBlocked`)
+    /// copies one group's input there, in the order its tiles read it.
     ///
     /// A conv streamed into a max pool: enough for both ways the kernels stream it. The plain
     /// kernels (int8, Swift, C without vectors) keep a ring of `pool.kernel` conv rows and
@@ -17,10 +16,7 @@ extension Graph {
         guard case .conv(let c) = nodes[i].op else { return 0 }
         if !isQuantized && c.kernel == 1 && !c.isDepthwise && c.stride == 1 && c.padding == 0 {
             let pixels = nodes[i].shape.h * nodes[i].shape.w, k = c.inChannels / c.groups
-            if LayerProgram.isChannelBlocked(pixels: pixels, k: k) { return k * pixels * MemoryLayout<Float>.size }
-            let planes = inputPlanes(i, 0)
-            let throughTable = (0..<c.groups).contains { g in !isOneRun(planes[(g * k)..<((g + 1) * k)]) }
-            return throughTable ? k * pixels * MemoryLayout<Float>.size : 0
+            return LayerProgram.isChannelBlocked(pixels: pixels, k: k) ? k * pixels * MemoryLayout<Float>.size : 0
         }
         guard let pool = c.maxPool, let s = c.convShape else { return 0 }
         let taps = c.inChannels * c.kernel * c.kernel
@@ -30,10 +26,4 @@ extension Graph {
         let channelVectors = padded * (taps + 1 + s.w + pool.kernel * nodes[i].shape.w)
         return max(strips, channelVectors) * MemoryLayout<Float>.size
     }
-}
-
-/// Whether planes are one contiguous run (read without a channel table).
-func isOneRun<C: Collection<Int>>(_ planes: C) -> Bool {
-    guard let first = planes.first else { return true }
-    return planes.elementsEqual(first..<(first + planes.count))
 }
