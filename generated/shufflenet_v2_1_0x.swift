@@ -497,6 +497,21 @@ private struct SNRuns {
 #endif
 }
 
+/// Where the strips read next from plane k: the first plane of the next listed run (at
+/// pixel p) and the plane that ends it, or past the listed runs (and on 32-bit Arm) plane k
+/// alone.
+@inline(__always)
+private func snNextRun(_ runs: SNRuns, _ run: inout Int, _ inp: UnsafePointer<Float>, _ inIdx: UnsafePointer<Int32>?,
+                       _ k: Int, _ P: Int, _ p: Int) -> (first: UnsafePointer<Float>, end: Int) {
+#if !arch(arm)
+    if run < runs.runs {
+        defer { run &+= 1 }
+        return (inp + runs.first(run) &* P + p, k &+ runs.count(run))
+    }
+#endif
+    return (snPlane(inp, inIdx, k, P) + p, k &+ 1)
+}
+
 @inline(__always)
 private func snBias4(_ bias: UnsafePointer<Float>?, _ o0: Int, _ rows: Int) -> (Float, Float, Float, Float) {
     guard let bias else { return (0, 0, 0, 0) }
@@ -523,21 +538,11 @@ private func snPointwiseStrip3<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             var a10 = V(repeating: b1), a11 = a10, a12 = a10
             var a20 = V(repeating: b2), a21 = a20, a22 = a20
             var a30 = V(repeating: b3), a31 = a30, a32 = a30
-            var k = 0
-#if !arch(arm)
-            var run = 0
-#endif
+            var k = 0, run = 0
             while k < K {
-#if !arch(arm)
-              let listed = run < runs.runs
-              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
-              let end = listed ? k &+ runs.count(run) : k &+ 1
-              run &+= 1
-#else
-              var src = snPlane(inp, inIdx, k, P) + p
-              let end = k &+ 1
-#endif
-              while k < end {
+              let next = snNextRun(runs, &run, inp, inIdx, k, P, p)
+              var src = next.first
+              while k < next.end {
                 let x0: V = snLoad(src), x1: V = snLoad(src + n), x2: V = snLoad(src + 2 &* n)
                 let wk = wb + 4 &* k
                 let w0 = V(repeating: wk[0])
@@ -580,21 +585,11 @@ private func snPointwiseStrip2<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             var a10 = V(repeating: b1), a11 = a10
             var a20 = V(repeating: b2), a21 = a20
             var a30 = V(repeating: b3), a31 = a30
-            var k = 0
-#if !arch(arm)
-            var run = 0
-#endif
+            var k = 0, run = 0
             while k < K {
-#if !arch(arm)
-              let listed = run < runs.runs
-              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
-              let end = listed ? k &+ runs.count(run) : k &+ 1
-              run &+= 1
-#else
-              var src = snPlane(inp, inIdx, k, P) + p
-              let end = k &+ 1
-#endif
-              while k < end {
+              let next = snNextRun(runs, &run, inp, inIdx, k, P, p)
+              var src = next.first
+              while k < next.end {
                 let x0: V = snLoad(src), x1: V = snLoad(src + n)
                 let wk = wb + 4 &* k
                 let w0 = V(repeating: wk[0]), w1 = V(repeating: wk[1]), w2 = V(repeating: wk[2]), w3 = V(repeating: wk[3])
@@ -628,21 +623,11 @@ private func snPointwiseStrip1<V: SNVector>(_: V.Type, _ p: inout Int, _ inp: Un
             let rows = O &- o0 < 4 ? O &- o0 : 4
             let (b0, b1, b2, b3) = snBias4(bias, o0, rows)
             var a0 = V(repeating: b0), a1 = V(repeating: b1), a2 = V(repeating: b2), a3 = V(repeating: b3)
-            var k = 0
-#if !arch(arm)
-            var run = 0
-#endif
+            var k = 0, run = 0
             while k < K {
-#if !arch(arm)
-              let listed = run < runs.runs
-              var src = listed ? inp + runs.first(run) &* P + p : snPlane(inp, inIdx, k, P) + p
-              let end = listed ? k &+ runs.count(run) : k &+ 1
-              run &+= 1
-#else
-              var src = snPlane(inp, inIdx, k, P) + p
-              let end = k &+ 1
-#endif
-              while k < end {
+              let next = snNextRun(runs, &run, inp, inIdx, k, P, p)
+              var src = next.first
+              while k < next.end {
                 let x: V = snLoad(src)
                 let wk = wb + 4 &* k
                 snMulAdd(&a0, x, V(repeating: wk[0]))
