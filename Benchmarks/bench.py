@@ -275,6 +275,9 @@ class Anchor:
         self.key, self.label, self.python, self.modules, self.model_kind, self.install = key, label, python, modules, model_kind, install
 
 
+# The rows of our own C and Swift that issue 16's targets compare (target_ratios).
+OUR_C, OUR_SWIFT = "C -O3 -march=native", "Swift swiftc -O -target-cpu native"
+
 ANCHORS = [
     Anchor("torch", "PyTorch eager (1 thread)", MAIN_PY, ["torch", "torchvision"], None,
            "pip install -r Benchmarks/anchors/requirements.txt"),
@@ -495,7 +498,7 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
     reference = read_npy(f"{d}/reference.npy")
     build_times, notes = {}, []
     march = ["-O3", "-march=native"]
-    programs = [emitted_c("C -O3 -march=native", gen, ["--spec", spec], input_npy, d, march, build_times),
+    programs = [emitted_c(OUR_C, gen, ["--spec", spec], input_npy, d, march, build_times),
                 emitted_c("C -O3 (portable)", gen, ["--spec", spec], input_npy, d, ["-O3"], build_times)]
     if not args.quick:
         programs += [emitted_c("C --no-fold-bn", gen, ["--spec", spec, "--no-fold-bn"], input_npy, d, march, build_times),
@@ -509,7 +512,7 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
             wide = ["-D", "SHUFFLENET_AVX512"] if "avx512f" in info["flags"] else (["-D", "SHUFFLENET_AVX2"] if "avx2" in info["flags"] else [])
             sh(["swiftc", "-O", "-target-cpu", "native"] + wide + ["-D", "SHUFFLENET_MAIN"] + sources + ["-o", f"{sw}/prog-swift"])
             build_times["Swift swiftc -O"] = time.perf_counter() - t0
-            programs.append(Program("Swift swiftc -O -target-cpu native", [f"{sw}/prog-swift", input_npy, f"{sw}/logits.npy"], f"{sw}/logits.npy"))
+            programs.append(Program(OUR_SWIFT, [f"{sw}/prog-swift", input_npy, f"{sw}/logits.npy"], f"{sw}/logits.npy"))
         except subprocess.CalledProcessError as e:
             print(f"   Swift backend skipped: {last_line(e.stderr) if e.stderr else e}", flush=True)
             notes.append(f"Swift backend skipped: {last_line(e.stderr) if e.stderr else e}")
@@ -546,7 +549,6 @@ def fp32_section(spec, gen, info, scratch, probe, peak, args, anchors, swift_sta
 
 # Issue 16's targets: our C against the fastest of these runtimes, our Swift against our C.
 TARGET_ANCHORS = [a.label for a in ANCHORS if a.key in ("onnxruntime", "openvino", "ncnn", "litert")]
-OUR_C, OUR_SWIFT = "C -O3 -march=native", "Swift swiftc -O -target-cpu native"
 
 
 def target_ratios(per_round):
